@@ -1,0 +1,313 @@
+"""Office configuration: a strict, typed value loaded from TOML plus environment.
+
+Every section forbids unknown keys (a typo is an error, never ignored). Any key
+can be overridden by ``OFFICESEC_<SECTION>__<KEY>``. Errors come back as
+``section.key: message`` lines so an installer can fix them all in one go.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from controller.errors import ConfigError
+from controller.protocol import OFFICE_ID_PATTERN
+
+ENV_PREFIX = "OFFICESEC_"
+OfficeIdStr = Annotated[str, StringConstraints(pattern=OFFICE_ID_PATTERN)]
+Text = Annotated[str, StringConstraints(max_length=200)]
+
+
+class Section(BaseModel):
+    """Base of every config section: frozen, unknown keys rejected."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _check_readable(problems: list[str], key: str, value: str | None) -> None:
+    if value is None:
+        return
+    path = Path(value)
+    if not path.is_file():
+        problems.append(f"{key}: file {value} does not exist")
+    elif not os.access(path, os.R_OK):
+        problems.append(f"{key}: file {value} is not readable")
+
+
+def _readable_file(value: str) -> str:
+    problems: list[str] = []
+    _check_readable(problems, "file", value)
+    if problems:
+        raise ValueError(problems[0].removeprefix("file: "))
+    return value
+
+
+ReadableFile = Annotated[str, AfterValidator(_readable_file)]
+"""A path that must name an existing, readable file (TLS material, secrets, keys)."""
+
+
+def _raise(problems: list[str]) -> None:
+    if problems:
+        raise ValueError("\n".join(problems))
+
+
+class MqttCfg(Section):
+    """How to reach the broker; secrets come from files, never from this file."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(1883, ge=1, le=65535)
+    prefix: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-][A-Za-z0-9_/-]{0,63}$")] = (
+        "officesec")
+    protocol: Literal["5", "3.1.1"] = "5"
+    keepalive_s: int = Field(5, ge=2, le=300)
+    client_id: Annotated[str, StringConstraints(max_length=64)] | None = None
+    username: Annotated[str, StringConstraints(max_length=64)] | None = None
+    password_file: ReadableFile | None = None
+    tls_ca: ReadableFile | None = None
+    tls_cert: ReadableFile | None = None
+    tls_key: ReadableFile | None = None
+    tls_insecure_skip_hostname: bool = False
+    reconnect_min_s: float = Field(0.5, gt=0, le=60)
+    reconnect_max_s: float = Field(10.0, gt=0, le=600)
+
+    @model_validator(mode="after")
+    def _files(self) -> MqttCfg:
+        problems: list[str] = []
+        if (self.tls_cert is None) != (self.tls_key is None):
+            problems.append("tls_cert: tls_cert and tls_key must be given together")
+        if self.tls_cert is not None and self.tls_ca is None:
+            problems.append("tls_ca: a client certificate needs tls_ca as well")
+        if self.password_file is not None and self.username is None:
+            problems.append("username: password_file is set but username is not")
+        if self.reconnect_max_s < self.reconnect_min_s:
+            problems.append("reconnect_max_s: must not be below reconnect_min_s")
+        _raise(problems)
+        return self
+
+    def read_password(self) -> str | None:
+        """The broker password from its file (first line), or None."""
+        if self.password_file is None:
+            return None
+        return Path(self.password_file).read_text(encoding="utf-8").splitlines()[0].strip()
+
+
+class OfficeCfg(Section):
+    """Who and where this office is: it is shown to the guard on an alarm."""
+
+    id: OfficeIdStr
+    site: Text = ""
+    building: Text = ""
+    floor: Text = ""
+    room: Text = ""
+    label: Text = ""
+    neighbors: list[OfficeIdStr] = Field(default_factory=list, max_length=16)
+
+    @model_validator(mode="after")
+    def _neighbors(self) -> OfficeCfg:
+        problems = []
+        if self.id in self.neighbors:
+            problems.append("neighbors: must not contain the office's own id")
+        if len(set(self.neighbors)) != len(self.neighbors):
+            problems.append("neighbors: lists an office twice")
+        _raise(problems)
+        return self
+
+
+Pin = Annotated[int, Field(ge=0, le=27)]
+
+
+class HardwareCfg(Section):
+    """BCM pin numbers and wiring; see the wiring table in the README."""
+
+    pin_factory: Literal["lgpio", "mock"] = "lgpio"
+    lgpio_chip: int | None = Field(None, ge=0, le=16)
+    panic_pin: Pin = 17
+    panic_contact: Literal["nc", "no"] = "nc"
+    release_pin: Pin = 27
+    relay_pin: Pin = 22
+    relay_active_high: bool = True
+    door_pin: Pin | None = 23
+    rex_pin: Pin | None = 5
+    ack_led_pin: Pin | None = 24
+    neighbor_led_pin: Pin | None = 25
+    neighbor_led_on_s: float = Field(0.2, gt=0, le=10)
+    neighbor_led_off_s: float = Field(1.8, gt=0, le=10)
+
+    PIN_KEYS: ClassVar[tuple[str, ...]] = ("panic_pin", "release_pin", "relay_pin", "door_pin", "rex_pin", "ack_led_pin",
+                "neighbor_led_pin")
+
+    @model_validator(mode="after")
+    def _distinct(self) -> HardwareCfg:
+        seen: dict[int, str] = {}
+        problems = []
+        for key in self.PIN_KEYS:
+            pin = getattr(self, key)
+            if pin is None:
+                continue
+            if pin in seen:
+                problems.append(f"{key}: GPIO{pin} is already used by {seen[pin]}")
+            else:
+                seen[pin] = key
+        _raise(problems)
+        return self
+
+
+class DoorCfg(Section):
+    """Strike timing; the pulse is short so that one client at a time comes in."""
+
+    release_s: float = Field(5, ge=1, le=30)
+    held_open_s: float = Field(30, gt=0, le=3600)
+
+    @model_validator(mode="after")
+    def _held(self) -> DoorCfg:
+        if self.held_open_s <= self.release_s:
+            _raise([f"held_open_s: must be greater than release_s ({self.release_s:g})"])
+        return self
+
+
+class AlarmCfg(Section):
+    """Supervision: the guard flags the office stale after 3 missed heartbeats."""
+
+    heartbeat_s: float = Field(1, ge=0.2, le=60)
+    line_fault_s: float = Field(60, ge=5, le=3600)
+
+
+class SecurityCfg(Section):
+    """Command verification; offices hold only the guard's public key."""
+
+    guard_public_key: ReadableFile | None = None
+    allow_remote_release: bool = False
+    command_window_s: float = Field(120, ge=5, le=3600)
+
+
+class StorageCfg(Section):
+    """The durable outbox (SQLite, WAL) and how long delivered events are kept."""
+
+    path: str = "/var/lib/officesec/office.sqlite3"
+    max_events: int = Field(100_000, ge=100, le=10_000_000)
+    keep_delivered_days: float = Field(7, ge=0, le=365)
+
+
+class HomeAssistantCfg(Section):
+    """Optional Home Assistant MQTT discovery."""
+
+    discovery: bool = False
+    prefix: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")] = "homeassistant"
+
+
+class LogCfg(Section):
+    """Logging: JSON off a terminal unless forced."""
+
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    json_logs: bool | None = Field(None, alias="json")
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class _Settings(BaseSettings):
+    """Shared settings behaviour: TOML file, then environment overrides on top."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_nested_delimiter="__",
+                                      extra="forbid", frozen=True, nested_model_default_partial_update=True)
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls: type[BaseSettings],
+                                   init_settings: PydanticBaseSettingsSource,
+                                   env_settings: PydanticBaseSettingsSource,
+                                   dotenv_settings: PydanticBaseSettingsSource,
+                                   file_secret_settings: PydanticBaseSettingsSource,
+                                   ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Environment over the TOML data passed in as init values."""
+        return (env_settings, init_settings)
+
+
+class OfficeConfig(_Settings):
+    """The whole office controller configuration."""
+
+    office: OfficeCfg
+    mqtt: MqttCfg = MqttCfg()
+    hardware: HardwareCfg = HardwareCfg()
+    door: DoorCfg = DoorCfg()
+    alarm: AlarmCfg = AlarmCfg()
+    security: SecurityCfg = SecurityCfg()
+    storage: StorageCfg = StorageCfg()
+    homeassistant: HomeAssistantCfg = HomeAssistantCfg()
+    log: LogCfg = LogCfg()
+
+
+# ------------------------------------------------------------------- loading
+
+S = TypeVar("S", bound=BaseSettings)
+_VALUE_ERROR = re.compile(r"^(?:Value error, )?([a-z_]+): (.*)$", re.DOTALL)
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """Parse a TOML file; every failure becomes one clear ConfigError line."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError([f"{path}: config file not found"]) from None
+    except IsADirectoryError:
+        raise ConfigError([f"{path}: is a directory, not a config file"]) from None
+    except PermissionError:
+        raise ConfigError([f"{path}: config file is not readable (permission denied)"]) from None
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot read config file: {exc.strerror}"]) from None
+    try:
+        return tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError([f"{path}: not UTF-8 text (byte {exc.start})"]) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([f"{path}: invalid TOML: {exc}"]) from None
+
+
+def format_errors(exc: ValidationError) -> list[str]:
+    """One `key.path: message` line per problem; cross-field messages name their key."""
+    lines: list[str] = []
+    for err in exc.errors(include_url=False):
+        loc = [str(part) for part in err["loc"]]
+        msg = str(err["msg"])
+        if err["type"] == "value_error":
+            for line in msg.removeprefix("Value error, ").splitlines():
+                match = _VALUE_ERROR.match(line)
+                if match:
+                    lines.append(".".join([*loc, match.group(1)]) + ": " + match.group(2))
+                else:
+                    lines.append(".".join(loc) + ": " + line)
+            continue
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key (not allowed)"
+        elif err["type"] == "missing":
+            msg = "required key is missing"
+        where = ".".join(loc) or "(top level)"
+        value = err.get("input")
+        hide = err["type"] == "missing" or isinstance(value, dict)
+        shown = "" if hide else f" (got {value!r:.60})"
+        lines.append(f"{where}: {msg}{shown}")
+    return lines
+
+
+def build(model: type[S], data: dict[str, Any]) -> S:
+    """Validate TOML data plus environment overrides into a settings model."""
+    try:
+        return model(**data)
+    except ValidationError as exc:
+        raise ConfigError(format_errors(exc)) from None
+
+
+def load_office_config(path: Path) -> OfficeConfig:
+    """Load and validate an office config file (with environment overrides)."""
+    return build(OfficeConfig, read_toml(path))

@@ -1,0 +1,1 @@
+"""The guard station: MQTT consumer, store, live model, dashboard and API."""

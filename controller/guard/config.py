@@ -1,0 +1,152 @@
+"""Guard station configuration (TOML + ``OFFICESEC_<SECTION>__<KEY>`` overrides)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, StringConstraints, model_validator
+
+from controller.config import (
+    LogCfg,
+    MqttCfg,
+    OfficeIdStr,
+    ReadableFile,
+    Section,
+    Text,
+    _raise,
+    _Settings,
+    build,
+    read_toml,
+)
+
+GuardId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9-]{1,32}$")]
+
+
+class GuardCfg(Section):
+    """Identity and web listener of this guard station."""
+
+    id: GuardId = "guard-1"
+    listen_host: str = "127.0.0.1"
+    listen_port: int = Field(8080, ge=0, le=65535)
+    tls_cert: ReadableFile | None = None
+    tls_key: ReadableFile | None = None
+    allow_plain_http_remote: bool = False
+    demo: bool = False
+
+    @model_validator(mode="after")
+    def _tls(self) -> GuardCfg:
+        problems = []
+        if (self.tls_cert is None) != (self.tls_key is None):
+            problems.append("tls_cert: tls_cert and tls_key must be given together")
+        loopback = self.listen_host in ("127.0.0.1", "::1", "localhost")
+        if self.tls_cert is None and not loopback and not self.allow_plain_http_remote:
+            problems.append("listen_host: plain HTTP is only served on loopback; configure "
+                            "tls_cert/tls_key or set allow_plain_http_remote = true")
+        _raise(problems)
+        return self
+
+
+class StoreCfg(Section):
+    """Where events and alarms are kept, and for how long."""
+
+    path: str = "/var/lib/officesec/guard.sqlite3"
+    retention_days: float = Field(365, ge=1, le=3650)
+
+
+class GuardSecurityCfg(Section):
+    """Command signing and session security."""
+
+    signing_key: ReadableFile | None = None
+    command_timeout_s: float = Field(5, ge=0.5, le=60)
+    session_max_age_s: int = Field(12 * 3600, ge=300, le=7 * 24 * 3600)
+    lockout_attempts: int = Field(5, ge=1, le=100)
+    lockout_s: float = Field(300, ge=1, le=86400)
+
+
+class UserCfg(Section):
+    """A dashboard user; the password is stored only as an argon2 hash."""
+
+    name: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._@-]{1,64}$")]
+    password_hash: Annotated[str, StringConstraints(pattern=r"^\$argon2(id|i|d)\$")]
+    role: Literal["guard", "admin"] = "guard"
+
+
+class EscalationCfg(Section):
+    """What happens when nobody acknowledges an alarm in time."""
+
+    after_s: float = Field(30, ge=1, le=3600)
+    webhook_url: Annotated[str, StringConstraints(pattern=r"^https?://")] | None = None
+    webhook_on_test: bool = False
+    webhook_timeout_s: float = Field(5, gt=0, le=60)
+
+
+class RosterOffice(Section):
+    """An office the guard expects to see; never seen means missing."""
+
+    id: OfficeIdStr
+    site: Text = ""
+    building: Text = ""
+    floor: Text = ""
+    room: Text = ""
+    label: Text = ""
+    neighbors: list[OfficeIdStr] = Field(default_factory=list, max_length=16)
+
+
+class SelfTestCfg(Section):
+    """Scheduled end-to-end drills of every office (0 = off)."""
+
+    interval_h: float = Field(0, ge=0, le=24 * 30)
+    answer_within_s: float = Field(10, gt=0, le=300)
+
+
+class GuardConfig(_Settings):
+    """The whole guard station configuration."""
+
+    guard: GuardCfg = GuardCfg()
+    mqtt: MqttCfg = MqttCfg()
+    store: StoreCfg = StoreCfg()
+    security: GuardSecurityCfg = GuardSecurityCfg()
+    users: list[UserCfg] = Field(default_factory=list)
+    escalation: EscalationCfg = EscalationCfg()
+    offices: list[RosterOffice] = Field(default_factory=list)
+    roster_file: ReadableFile | None = None
+    selftest: SelfTestCfg = SelfTestCfg()
+    log: LogCfg = LogCfg()
+
+    @model_validator(mode="after")
+    def _unique(self) -> GuardConfig:
+        problems = []
+        ids = [o.id for o in self.offices]
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            problems.append(f"offices: office ids listed twice: {', '.join(dupes)}")
+        names = [u.name for u in self.users]
+        if len(set(names)) != len(names):
+            problems.append("users: a user name is listed twice")
+        _raise(problems)
+        return self
+
+    def roster(self) -> list[RosterOffice]:
+        """Offices from `[[offices]]` plus the roster file (TOML with `[[offices]]`)."""
+        offices = list(self.offices)
+        if self.roster_file:
+            data = read_toml(Path(self.roster_file))
+            extra = build(_Roster, data)
+            known = {o.id for o in offices}
+            offices.extend(o for o in extra.offices if o.id not in known)
+        return offices
+
+
+class _Roster(_Settings):
+    offices: list[RosterOffice] = Field(default_factory=list)
+
+
+def load_guard_config(path: Path) -> GuardConfig:
+    """Load and validate a guard config file (with environment overrides)."""
+    return build(GuardConfig, read_toml(path))
+
+
+def is_guard_config(data: dict[str, object]) -> bool:
+    """A file with a `[guard]` table (or users/roster) is a guard config."""
+    return "guard" in data or "users" in data or "offices" in data
