@@ -92,7 +92,7 @@ class Event(Wire):
     reason: ShortText | None = None
     cmd: ShortText | None = None
     dropped: int | None = Field(None, ge=0)
-    resent: bool | None = None
+    nonce: Annotated[str, StringConstraints(max_length=64)] | None = None
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
     def to_bytes(self) -> bytes:
