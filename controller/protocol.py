@@ -61,7 +61,7 @@ EventType = Literal[
     "controller_started", "panic", "panic_repeat", "alarm_acknowledged", "alarm_resolved",
     "door_released", "door_locked", "door_opened", "door_closed", "door_held_open",
     "door_forced", "release_blocked", "panic_line_fault", "panic_line_ok",
-    "command_rejected", "lockdown_on", "lockdown_off", "storage_fault", "outbox_overflow",
+    "command_rejected", "lockdown_on", "lockdown_off", "storage_fault", "storage_ok",
 ]
 ALARM_EVENT_TYPES: frozenset[str] = frozenset(
     {"panic", "panic_repeat", "alarm_acknowledged", "alarm_resolved", "door_forced",

@@ -1,0 +1,360 @@
+"""The office daemon: the composition root that wires pins, logic, outbox and MQTT.
+
+One logic thread owns the state machine, the relay and the order of events;
+GPIO callbacks and paho callbacks only put items on its queue. The main
+thread supervises (systemd watchdog) and handles SIGTERM. See
+docs/architecture.md for the picture.
+"""
+
+from __future__ import annotations
+
+import argparse
+import queue
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from controller import __version__
+from controller.commands import CommandGate, RateLimit
+from controller.config import OfficeConfig, load_office_config
+from controller.errors import ConfigError, ControllerError
+from controller.hardware import Board
+from controller.logs import configure_logging
+from controller.machine import (
+    AlarmChanged,
+    AlarmRecord,
+    CommandIn,
+    Edge,
+    Effect,
+    Emit,
+    Machine,
+    NeighborAlarm,
+    SetOutput,
+    Started,
+    Tick,
+)
+from controller.mqtt import MqttLink
+from controller.office_io import alarm_payload, decode_alarm, encode_alarm, neighbor_open
+from controller.outbox import Outbox
+from controller.protocol import (
+    ALARM_EVENT_TYPES,
+    SIM_PAYLOADS,
+    Event,
+    Location,
+    SimOutput,
+    State,
+    Topics,
+    new_id,
+    utcnow,
+)
+from controller.signing import load_public_key
+
+log = structlog.get_logger("daemon")
+
+STOP_TIMEOUT_S = 1.5  # SIGTERM to exit must stay under 2 s (issue 2)
+WATCHDOG_STALE_S = 5.0  # the logic thread must have looped this recently to pet the dog
+
+
+class Daemon:
+    """One office: build with a config, `start()`, then `stop()`."""
+
+    def __init__(self, cfg: OfficeConfig, *, factory: Any = None) -> None:
+        """Assign collaborators only; `start()` claims pins and connects."""
+        self.cfg = cfg
+        self.office = cfg.office.id
+        self.topics = Topics(cfg.mqtt.prefix)
+        self.location = Location(site=cfg.office.site, building=cfg.office.building,
+                                 floor=cfg.office.floor, room=cfg.office.room,
+                                 label=cfg.office.label)
+        self.q: queue.Queue[tuple[Any, ...]] = queue.Queue()
+        self.outbox = Outbox(cfg.storage.path, max_events=cfg.storage.max_events,
+                             keep_delivered_s=cfg.storage.keep_delivered_days * 86400)
+        self.board = Board(cfg.hardware, self._on_edge, factory=factory,
+                           on_outputs=self._on_outputs)
+        self.machine = Machine(release_s=cfg.door.release_s, held_open_s=cfg.door.held_open_s,
+                               line_fault_s=cfg.alarm.line_fault_s,
+                               has_contact=cfg.hardware.door_pin is not None,
+                               allow_remote_release=cfg.security.allow_remote_release)
+        key = (load_public_key(Path(cfg.security.guard_public_key))
+               if cfg.security.guard_public_key else None)
+        self.gate = CommandGate(self.office, key, cfg.security.command_window_s, self.outbox)
+        self.rejections = RateLimit()
+        subs = [self.topics.cmd(self.office)]
+        subs += [self.topics.alarm(n) for n in cfg.office.neighbors]
+        if self.board.is_mock:
+            subs.append(self.topics.sim_input(self.office, "+"))
+        self.link = MqttLink(cfg.mqtt, client_id=cfg.mqtt.client_id or f"officesec-{self.office}",
+                             will_topic=self.topics.availability(self.office), subscriptions=subs,
+                             on_message=self._on_message, on_ack=self.outbox.delivered,
+                             on_connected=lambda: self.q.put(("connected",)),
+                             on_disconnected=lambda: self.q.put(("disconnected",)))
+        self.online = False
+        self.started_at = time.monotonic()
+        self.loop_beat = time.monotonic()
+        self.thread: threading.Thread | None = None
+        self._last_state: dict[str, Any] = {}
+        self._storage_fault: str | None = None
+
+    # ------------------------------------------------------------ lifecycle
+
+    def start(self) -> None:
+        """Relay off, outbox loaded, pins claimed, MQTT connecting, logic running."""
+        self.outbox.open()
+        self.board.start()
+        alarm = decode_alarm(self.outbox.meta.get("alarm"))
+        lockdown = self.outbox.meta.get("lockdown") == "1"
+        now = time.monotonic()
+        self._execute(self.machine.handle(Started(now, utcnow(), self.board.levels(), alarm,
+                                                  lockdown, str(new_id()))))
+        self.link.start()
+        self.thread = threading.Thread(target=self._logic, name="logic", daemon=True)
+        self.thread.start()
+        log.info("controller_started", office=self.office, version=__version__,
+                 pins=self.cfg.hardware.pin_factory, pending=self.outbox.pending_count)
+
+    def stop(self) -> None:
+        """Relay off first, then say offline, flush the outbox and release the pins."""
+        self.q.put(("stop",))
+        if self.thread is not None:
+            self.thread.join(STOP_TIMEOUT_S / 2)
+        self.board.set_output("relay", False)
+        self.link.stop()
+        self.outbox.close(timeout=STOP_TIMEOUT_S / 3)
+        self.board.close()
+        log.info("controller_stopped", office=self.office)
+
+    def healthy(self) -> bool:
+        """Logic thread looping, outbox writer alive, paho's loop alive (watchdog)."""
+        return (self.thread is not None and self.thread.is_alive()
+                and time.monotonic() - self.loop_beat < WATCHDOG_STALE_S
+                and self.outbox.alive and self.link.loop_alive)
+
+    # --------------------------------------------------- foreign threads
+
+    def _on_edge(self, name: str, active: bool, at: float) -> None:
+        self.q.put(("edge", Edge(name, active, at, utcnow(), str(new_id()))))  # type: ignore[arg-type]
+
+    def _on_outputs(self, outputs: dict[str, bool]) -> None:
+        if self.board.is_mock:
+            self.link.publish(self.topics.sim_output(self.office),
+                              SimOutput(**outputs).to_bytes(), retain=True)
+
+    def _on_message(self, topic: str, payload: bytes, retained: bool) -> None:
+        parsed = self.topics.parse_office(topic)
+        if parsed is None:
+            log.warning("unexpected_topic", topic=topic)
+            return
+        office, leaf = parsed
+        if office == self.office and leaf == "cmd":
+            self.q.put(("cmd", payload, retained))
+        elif office == self.office and leaf.startswith("sim/input/"):
+            self._simulate(leaf.removeprefix("sim/input/"), payload, retained)
+        elif leaf == "alarm" and office in self.cfg.office.neighbors:
+            is_open = neighbor_open(payload)
+            if is_open is None:
+                log.warning("neighbor_alarm_malformed", neighbor=office, size=len(payload))
+            else:
+                self.q.put(("neighbor", office, is_open))
+        else:
+            log.warning("unexpected_topic", topic=topic)
+
+    def _simulate(self, name: str, payload: bytes, retained: bool) -> None:
+        allowed = SIM_PAYLOADS.get(name)
+        text = payload.decode("ascii", "replace").strip()
+        if retained or allowed is None or text not in allowed:
+            log.warning("sim_input_rejected", input=name[:32], payload=text[:32], retained=retained)
+            return
+        self.board.simulate(name, text == allowed[0])
+
+    # ---------------------------------------------------------- logic thread
+
+    def _logic(self) -> None:
+        structlog.contextvars.bind_contextvars(office=self.office)
+        next_beat = time.monotonic()
+        while True:
+            now = time.monotonic()
+            self.loop_beat = now
+            deadline = self.machine.next_deadline()
+            wake = min(next_beat, deadline) if deadline is not None else next_beat
+            try:
+                item = self.q.get(timeout=max(0.0, wake - now))
+            except queue.Empty:
+                item = ("tick",)
+            try:
+                if item[0] == "stop":
+                    self._execute([SetOutput("relay", False)])
+                    return
+                self._dispatch(item)
+                now = time.monotonic()
+                if now >= next_beat:
+                    next_beat = now + self.cfg.alarm.heartbeat_s
+                    self._publish_state(force=True)
+            except Exception:  # the logic thread must survive any single bad item
+                log.exception("logic_item_failed", item=str(item[0]))
+
+    def _dispatch(self, item: tuple[Any, ...]) -> None:
+        kind = item[0]
+        now, wall = time.monotonic(), utcnow()
+        if kind == "edge":
+            self._execute(self.machine.handle(item[1]))
+        elif kind == "tick":
+            self._execute(self.machine.handle(Tick(now, wall)))
+        elif kind == "cmd":
+            self._command(item[1], item[2], now)
+        elif kind == "neighbor":
+            self._execute(self.machine.handle(NeighborAlarm(item[1], item[2], now, wall)))
+        elif kind == "connected":
+            self._replay()
+        elif kind == "disconnected":
+            self.online = False
+        self._check_storage()
+
+    def _command(self, payload: bytes, retained: bool, now: float) -> None:
+        wall = utcnow()
+        verdict = self.gate.check(payload, retained=retained, now=wall)
+        cmd = verdict.command
+        if cmd is None:
+            log.warning("command_rejected", reason=verdict.reason, cmd=verdict.cmd)
+            if self.rejections.allow(now):
+                dropped, self.rejections.suppressed = self.rejections.suppressed, 0
+                self._emit(Emit("command_rejected", wall, fields={
+                    "reason": verdict.reason, "cmd": verdict.cmd, "nonce": verdict.nonce,
+                    "dropped": dropped or None}))
+            return
+        log.info("command_accepted", cmd=cmd.cmd, by=cmd.by)
+        if cmd.cmd == "resend":
+            assert cmd.from_seq is not None and cmd.to_seq is not None  # noqa: S101 - gate checked
+            self._resend(cmd.from_seq, cmd.to_seq)
+            return
+        self._execute(self.machine.handle(CommandIn(
+            cmd.cmd, cmd.by, cmd.nonce, now, wall,
+            None if cmd.alarm_id is None else str(cmd.alarm_id), str(new_id()))))
+
+    def _resend(self, from_seq: int, to_seq: int) -> None:
+        rows = self.outbox.stored_range(from_seq, to_seq)
+        topic = self.topics.event(self.office)
+        for _seq, payload in rows:
+            self.link.publish(topic, payload, retain=False)
+        log.info("resent", from_seq=from_seq, to_seq=to_seq, count=len(rows))
+
+    # -------------------------------------------------------------- effects
+
+    def _execute(self, effects: list[Effect]) -> None:
+        for fx in effects:
+            if isinstance(fx, Emit):
+                self._emit(fx)
+            elif isinstance(fx, SetOutput):
+                self.board.set_output(fx.name, fx.on)
+            elif isinstance(fx, AlarmChanged):
+                self._alarm_changed(fx.alarm)
+        if self.outbox.meta.get("lockdown", "0") != ("1" if self.machine.lockdown else "0"):
+            self.outbox.set_meta("lockdown", "1" if self.machine.lockdown else "0")
+        self._publish_state(force=False)
+
+    def _emit(self, fx: Emit) -> None:
+        seq = self.outbox.next_seq()
+        event = Event(id=new_id(), office=self.office, seq=seq, ts=fx.wall, type=fx.type,
+                      test=fx.test, **fx.fields)
+        payload = event.to_bytes()
+        self.outbox.add(seq, str(event.id), fx.type, payload,
+                        is_alarm=fx.type in ALARM_EVENT_TYPES)
+        if self.online:
+            self.link.publish_event(str(event.id), self.topics.event(self.office), payload)
+        fields = {k: str(v) for k, v in fx.fields.items() if k not in ("nonce", "by")}
+        if fx.test:
+            fields["test"] = "true"
+        log.info("event", type=fx.type, seq=seq, **fields)
+
+    def _alarm_changed(self, alarm: AlarmRecord | None) -> None:
+        self.outbox.set_meta("alarm", encode_alarm(alarm))
+        self.link.publish(self.topics.alarm(self.office),
+                          alarm_payload(alarm, self.office, self.location), retain=True)
+
+    def _replay(self) -> None:
+        """After (re)connecting: current alarm and state, then every pending event in order."""
+        self._alarm_changed(self.machine.alarm)
+        if self.board.is_mock:
+            self._on_outputs(dict(self.board.state))
+        pending = self.outbox.pending()
+        topic = self.topics.event(self.office)
+        for p in pending:
+            self.link.publish_event(p.id, topic, p.payload)
+        self.online = True
+        self._publish_state(force=True)
+        if pending:
+            log.info("outbox_replayed", count=len(pending), first_seq=pending[0].seq)
+
+    def _check_storage(self) -> None:
+        fault = self.outbox.fault
+        if fault != self._storage_fault:
+            was, self._storage_fault = self._storage_fault, fault
+            if fault is not None:
+                self._emit(Emit("storage_fault", utcnow(), fields={"reason": fault[:200]}))
+            elif was is not None:
+                self._emit(Emit("storage_ok", utcnow()))
+            self._publish_state(force=True)
+
+    def _publish_state(self, *, force: bool) -> None:
+        snap = self.machine.snapshot()
+        if self._storage_fault is not None:
+            snap["faults"] = sorted([*snap["faults"], "storage"])
+        snap["outbox_dropped"] = self.outbox.dropped
+        if not force and snap == self._last_state:
+            return
+        self._last_state = snap
+        state = State(office=self.office, ts=utcnow(), seq=self.outbox.last_seq,
+                      version=__version__, uptime_s=round(time.monotonic() - self.started_at, 3),
+                      outbox_pending=self.outbox.pending_count,
+                      heartbeat_s=self.cfg.alarm.heartbeat_s, location=self.location, **snap)
+        self.link.publish(self.topics.state(self.office), state.to_bytes(), retain=True)
+
+
+def main(args: argparse.Namespace) -> int:
+    """`officesec run --config FILE`: exit 0 on a clean stop, 2 on a bad config, 1 on failure."""
+    try:
+        cfg = load_office_config(args.config)
+    except ConfigError as exc:
+        for line in exc.problems:
+            print(line, flush=True, file=sys.stderr)
+        return 2
+    configure_logging(json_logs=cfg.log.json_logs, level=_level(cfg.log.level))
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    daemon = Daemon(cfg)
+    try:
+        daemon.start()
+    except ConfigError as exc:
+        for line in exc.problems:
+            print(line, flush=True, file=sys.stderr)
+        daemon.board.close()
+        return 2
+    except ControllerError as exc:
+        log.error("start_failed", error=str(exc))
+        daemon.board.close()
+        return 1
+    from controller import sdnotify  # noqa: PLC0415
+
+    sdnotify.ready("running")
+    period = sdnotify.watchdog_period() or 1.0
+    while not stop.wait(min(period, 1.0)):
+        if daemon.healthy():
+            sdnotify.watchdog()
+        else:
+            log.error("unhealthy", logic=daemon.thread is not None and daemon.thread.is_alive(),
+                      outbox=daemon.outbox.alive, mqtt_loop=daemon.link.loop_alive)
+    sdnotify.stopping()
+    daemon.stop()
+    return 0
+
+
+def _level(name: str) -> int:
+    return {"debug": 10, "info": 20, "warning": 30, "error": 40}[name]
+
+
+__all__ = ["Daemon", "main"]

@@ -1,0 +1,197 @@
+"""The office's only paho-mqtt importer: connect, publish, track PUBACKs, receive.
+
+paho runs its own network thread and calls us from it; every callback body is
+wrapped so that no exception can kill that thread (paho would then look
+connected but never deliver again). Delivery is tracked by message id with a
+small lock that is never held while calling into paho, so the network thread
+and the logic thread cannot deadlock.
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import paho.mqtt.client as mqtt
+import structlog
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+
+from controller.config import MqttCfg
+
+log = structlog.get_logger("mqtt")
+
+MessageHandler = Callable[[str, bytes, bool], None]
+"""(topic, payload, retained), called on paho's network thread."""
+AckHandler = Callable[[str], None]
+"""Called with the event id once the broker acknowledged it with a success code."""
+
+MAX_INFLIGHT = 100  # enough for a replay burst; paho queues (in order) beyond it
+DISCONNECT_WAIT_S = 1.0
+EARLY_LIMIT = 1000  # PUBACKs that beat their publish() bookkeeping; normally 0 or 1
+
+
+class MqttLink:
+    """One broker connection with a retained last will and delivery tracking."""
+
+    def __init__(self, cfg: MqttCfg, *, client_id: str, will_topic: str,
+                 subscriptions: list[str], on_message: MessageHandler,
+                 on_ack: AckHandler, on_connected: Callable[[], None],
+                 on_disconnected: Callable[[], None]) -> None:
+        """Build the paho client; nothing touches the network until `start()`."""
+        self.cfg = cfg
+        self.will_topic = will_topic
+        self.subscriptions = subscriptions
+        self._on_message_cb = on_message
+        self._on_ack_cb = on_ack
+        self._on_connected_cb = on_connected
+        self._on_disconnected_cb = on_disconnected
+        self._lock = threading.Lock()
+        self._inflight: dict[int, str | None] = {}
+        self._early: dict[int, bool] = {}
+        self.connected = False
+        self.connects = 0
+        protocol = (MQTTProtocolVersion.MQTTv5 if cfg.protocol == "5"
+                    else MQTTProtocolVersion.MQTTv311)
+        self.v5 = cfg.protocol == "5"
+        kwargs: dict[str, Any] = {"client_id": client_id, "protocol": protocol}
+        if not self.v5:
+            kwargs["clean_session"] = True
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, **kwargs)
+        self.client.suppress_exceptions = True  # belt and braces: callbacks also catch
+        self.client.max_inflight_messages_set(MAX_INFLIGHT)
+        self.client.reconnect_delay_set(min_delay=max(1, round(cfg.reconnect_min_s)),
+                                        max_delay=max(1, round(cfg.reconnect_max_s)))
+        self.client.will_set(will_topic, b"offline", qos=1, retain=True)
+        password = cfg.read_password()
+        if cfg.username is not None:
+            self.client.username_pw_set(cfg.username, password)
+        if cfg.tls_ca is not None:
+            self.client.tls_set(ca_certs=cfg.tls_ca, certfile=cfg.tls_cert, keyfile=cfg.tls_key,
+                                cert_reqs=ssl.CERT_REQUIRED, tls_version=ssl.PROTOCOL_TLS_CLIENT)
+            if cfg.tls_insecure_skip_hostname:
+                self.client.tls_insecure_set(True)
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        self.client.on_publish = self._on_publish
+        self.client.on_message = self._on_message
+        self.client.on_socket_open = self._on_socket_open
+        self.client.on_connect_fail = self._on_connect_fail
+
+    # ------------------------------------------------------------ lifecycle
+
+    def start(self) -> None:
+        """Connect in the background; paho retries with backoff until it works."""
+        kwargs: dict[str, Any] = {"keepalive": self.cfg.keepalive_s}
+        if self.v5:
+            kwargs["clean_start"] = True
+        self.client.connect_async(self.cfg.host, self.cfg.port, **kwargs)
+        self.client.loop_start()
+
+    def stop(self) -> None:
+        """Say `offline` ourselves (the will is only sent on a crash), then disconnect."""
+        try:
+            if self.connected:
+                info = self.client.publish(self.will_topic, b"offline", qos=1, retain=True)
+                info.wait_for_publish(DISCONNECT_WAIT_S)
+        except (RuntimeError, ValueError) as exc:
+            log.warning("offline_publish_failed", error=str(exc))
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    @property
+    def loop_alive(self) -> bool:
+        """Paho's network thread is running (for the watchdog)."""
+        thread = getattr(self.client, "_thread", None)
+        return thread is not None and thread.is_alive()
+
+    # ----------------------------------------------------------- publishing
+
+    def publish_event(self, event_id: str, topic: str, payload: bytes) -> None:
+        """QoS 1 publish whose PUBACK calls `on_ack(event_id)`."""
+        self._publish(topic, payload, retain=False, track=event_id)
+
+    def publish(self, topic: str, payload: bytes, *, retain: bool, qos: int = 1) -> None:
+        """Fire-and-track publish for state, alarm and other retained topics."""
+        self._publish(topic, payload, retain=retain, track=None, qos=qos)
+
+    def _publish(self, topic: str, payload: bytes, *, retain: bool, track: str | None,
+                 qos: int = 1) -> None:
+        info = self.client.publish(topic, payload, qos=qos, retain=retain)
+        if qos == 0 or info.rc == mqtt.MQTT_ERR_QUEUE_SIZE:
+            return
+        with self._lock:
+            ok = self._early.pop(info.mid, None)
+            if ok is None:
+                self._inflight[info.mid] = track
+        if ok and track is not None:
+            self._on_ack_cb(track)
+
+    # ------------------------------------------------------ paho callbacks
+
+    def _on_socket_open(self, _client: Any, _userdata: Any, sock: Any) -> None:
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except (OSError, AttributeError) as exc:
+            log.warning("tcp_nodelay_failed", error=str(exc))
+
+    def _on_connect(self, client: Any, _userdata: Any, _flags: Any, reason_code: ReasonCode,
+                    _properties: Properties | None) -> None:
+        try:
+            if reason_code.is_failure:
+                log.error("mqtt_connect_refused", reason=str(reason_code), host=self.cfg.host)
+                return
+            self.connected = True
+            self.connects += 1
+            client.publish(self.will_topic, b"online", qos=1, retain=True)
+            if self.subscriptions:
+                client.subscribe([(t, 1) for t in self.subscriptions])
+            log.info("mqtt_connected", host=self.cfg.host, port=self.cfg.port,
+                     connects=self.connects)
+            self._on_connected_cb()
+        except Exception:  # an exception here would kill paho's thread for good
+            log.exception("mqtt_on_connect_failed")
+
+    def _on_connect_fail(self, _client: Any, _userdata: Any) -> None:
+        log.warning("mqtt_connect_failed", host=self.cfg.host, port=self.cfg.port)
+
+    def _on_disconnect(self, _client: Any, _userdata: Any, _flags: Any, reason_code: ReasonCode,
+                       _properties: Properties | None) -> None:
+        try:
+            was = self.connected
+            self.connected = False
+            # keep _inflight: paho re-sends its unacknowledged messages with the same mids
+            if was:
+                log.warning("mqtt_disconnected", reason=str(reason_code))
+            self._on_disconnected_cb()
+        except Exception:  # an exception here would kill paho's thread for good
+            log.exception("mqtt_on_disconnect_failed")
+
+    def _on_publish(self, _client: Any, _userdata: Any, mid: int, reason_code: ReasonCode,
+                    _properties: Properties | None) -> None:
+        try:
+            ok = not reason_code.is_failure
+            with self._lock:
+                if mid in self._inflight:
+                    track = self._inflight.pop(mid)
+                else:
+                    if len(self._early) > EARLY_LIMIT:
+                        self._early.clear()
+                    self._early[mid] = ok
+                    return
+            if not ok:
+                log.error("mqtt_publish_refused", reason=str(reason_code), event_id=track)
+            elif track is not None:
+                self._on_ack_cb(track)
+        except Exception:  # an exception here would kill paho's thread for good
+            log.exception("mqtt_on_publish_failed")
+
+    def _on_message(self, _client: Any, _userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        try:
+            self._on_message_cb(msg.topic, bytes(msg.payload), bool(msg.retain))
+        except Exception:  # bad input must never kill the network thread
+            log.exception("mqtt_message_handler_failed", topic=msg.topic)
