@@ -1,0 +1,146 @@
+/* The office grid: one card per expected or seen office, coloured by its status,
+   with drill/release for guards and lockdown for admins (two-step, touch friendly). */
+"use strict";
+
+const Offices = (function () {
+  const { el } = OS;
+  const grid = document.getElementById("offices");
+  const cards = new Map();
+  const isAdmin = OS.role === "admin";
+  let onCard = null; // hook for the demo simulator panel
+
+  const LABELS = {
+    alarm: "ALARM", drill: "DRILL", missing: "missing \u2014 never seen", offline: "OFFLINE",
+    stale: "stale \u2014 no heartbeat", lockdown: "LOCKDOWN", fault: "fault", online: "online",
+  };
+
+  /** Primary status (one colour) and the secondary notes of an office. */
+  function status(o) {
+    const state = o.state || {};
+    const alarm = o.open_alarm;
+    const notes = [];
+    let primary = "online";
+    if (alarm || (o.alarm_state && o.alarm_state !== "none")) {
+      primary = (alarm ? alarm.test : state.alarm_test) ? "drill" : "alarm";
+    } else if (o.missing) primary = "missing";
+    else if (o.availability === "offline") primary = "offline";
+    else if (o.stale) primary = "stale";
+    else if (o.lockdown) primary = "lockdown";
+    else if (o.faults && o.faults.length) primary = "fault";
+    else if (o.availability !== "online") primary = "stale";
+    if (primary !== "offline" && o.availability === "offline") notes.push("offline");
+    if (primary !== "stale" && o.stale && o.availability !== "offline") notes.push("stale");
+    if (primary !== "lockdown" && o.lockdown) notes.push("lockdown");
+    if (primary !== "fault" && o.faults && o.faults.length) notes.push("fault: " + o.faults.join(", "));
+    else if (o.faults && o.faults.length) notes.push(o.faults.join(", "));
+    return { primary, notes, gap: !!o.events_may_be_missing };
+  }
+
+  /** A button that needs a second press within 4 s (no confirm(): it blocks other screens' audio). */
+  function twoStep(label, armedLabel, cls, action) {
+    const button = el("button", { class: "btn small " + cls, type: "button", text: label });
+    let timer = null;
+    button.addEventListener("click", async () => {
+      if (!button.classList.contains("armed")) {
+        button.classList.add("armed");
+        button.textContent = armedLabel;
+        timer = setTimeout(() => { button.classList.remove("armed"); button.textContent = label; }, 4000);
+        return;
+      }
+      clearTimeout(timer);
+      button.classList.remove("armed");
+      button.disabled = true;
+      button.textContent = label + "\u2026";
+      const result = await action();
+      button.disabled = false;
+      button.textContent = label;
+      flash(result.ok ? label + ": confirmed by the office" : label + " failed: " + OS.errorText(result), !result.ok);
+    });
+    return button;
+  }
+
+  function flash(text, error) {
+    const box = document.getElementById("flash");
+    if (!box) return;
+    box.textContent = text;
+    box.className = "flash" + (error ? " error" : "");
+    clearTimeout(box._t);
+    box._t = setTimeout(() => box.classList.add("hidden"), 8000);
+  }
+
+  function officeAction(id, what) {
+    return () => OS.post("/api/offices/" + encodeURIComponent(id) + "/" + what);
+  }
+
+  function build(o) {
+    const actions = el("div", { class: "actions" },
+      twoStep("Drill", "Start drill?", "drill-btn", officeAction(o.id, "test")),
+      twoStep("Release door", "Release now?", "release-btn", officeAction(o.id, "release")));
+    if (isAdmin) {
+      actions.append(
+        twoStep("Lockdown", "Confirm lockdown", "danger lockdown-btn", officeAction(o.id, "lockdown")),
+        twoStep("Lift lockdown", "Confirm lift", "lift-btn", officeAction(o.id, "lift_lockdown")));
+    }
+    const card = el("article", { class: "office", "data-office": o.id },
+      el("h3", { class: "label" }),
+      el("div", { class: "where" }),
+      el("div", { class: "status" }),
+      el("div", { class: "facts" }),
+      el("div", { class: "notes" }),
+      actions);
+    if (onCard) onCard(card, o.id);
+    return card;
+  }
+
+  function fill(card, o) {
+    const loc = o.location || {};
+    const st = status(o);
+    card.className = "office st-" + st.primary + (st.gap ? " gap" : "");
+    card.dataset.status = st.primary;
+    card.querySelector(".label").textContent = loc.label || o.id;
+    card.querySelector(".where").textContent = [o.id, loc.floor && "Floor " + loc.floor, loc.room && "Room " + loc.room]
+      .filter(Boolean).join(" \u00b7 ");
+    card.querySelector(".status").textContent = LABELS[st.primary];
+    const facts = [];
+    if (o.door) facts.push("door " + o.door);
+    if (o.contact && o.contact !== "unknown") facts.push(o.contact);
+    if (o.outbox_pending) facts.push(o.outbox_pending + " unsent");
+    card.querySelector(".facts").textContent = facts.join(" \u00b7 ");
+    const notes = card.querySelector(".notes");
+    notes.replaceChildren(...st.notes.map((n) => el("div", { text: n })));
+    if (st.gap) notes.append(el("div", { class: "gap-note", text: "events may be missing (" + o.gaps + " gap" + (o.gaps > 1 ? "s" : "") + ", re-requested)" }));
+    const lock = card.querySelector(".lockdown-btn");
+    const lift = card.querySelector(".lift-btn");
+    if (lock) lock.classList.toggle("hidden", !!o.lockdown);
+    if (lift) lift.classList.toggle("hidden", !o.lockdown);
+  }
+
+  /** Show exactly these offices, in the given order. */
+  function render(offices) {
+    const seen = new Set();
+    offices.forEach((o, index) => {
+      seen.add(o.id);
+      let card = cards.get(o.id);
+      if (!card) { card = build(o); cards.set(o.id, card); }
+      fill(card, o);
+      if (grid.children[index] !== card) grid.insertBefore(card, grid.children[index] || null);
+    });
+    for (const [id, card] of cards) if (!seen.has(id)) { card.remove(); cards.delete(id); }
+    const counts = {};
+    for (const card of cards.values()) counts[card.dataset.status] = (counts[card.dataset.status] || 0) + 1;
+    const summary = document.getElementById("office-summary");
+    if (summary) {
+      summary.textContent = Object.entries(counts).map(([k, v]) => v + " " + k).join(" \u00b7 ");
+    }
+  }
+
+  // site-wide lockdown (admins only; the button exists only in their page)
+  const siteLock = document.getElementById("site-lockdown");
+  if (siteLock) {
+    const button = twoStep("Lockdown whole site", "Confirm: lock every door", "danger", () => OS.post("/api/lockdown"));
+    siteLock.replaceWith(button);
+    button.id = "site-lockdown";
+  }
+
+  return { render, flash, setCardHook(fn) { onCard = fn; } };
+})();
