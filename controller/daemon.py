@@ -19,7 +19,7 @@ from typing import Any
 
 import structlog
 
-from controller import __version__
+from controller import __version__, homeassistant
 from controller.commands import CommandGate, RateLimit
 from controller.config import OfficeConfig, load_office_config
 from controller.errors import ConfigError, ControllerError
@@ -88,6 +88,8 @@ class Daemon:
         subs += [self.topics.alarm(n) for n in cfg.office.neighbors]
         if self.board.is_mock:
             subs.append(self.topics.sim_input(self.office, "+"))
+        if cfg.homeassistant.discovery:
+            subs.append(homeassistant.status_topic(cfg))
         self.link = MqttLink(cfg.mqtt, client_id=cfg.mqtt.client_id or f"officesec-{self.office}",
                              will_topic=self.topics.availability(self.office), subscriptions=subs,
                              on_message=self._on_message, on_ack=self.outbox.delivered,
@@ -108,9 +110,14 @@ class Daemon:
         self.board.start()
         alarm = decode_alarm(self.outbox.meta.get("alarm"))
         lockdown = self.outbox.meta.get("lockdown") == "1"
+        if self.outbox.void is not None:
+            # an unclean stop: tell the guard which seq numbers will never be filled
+            log.warning("seq_void_after_crash", void_from=self.outbox.void[0],
+                        void_to=self.outbox.void[1])
         now = time.monotonic()
         self._execute(self.machine.handle(Started(now, utcnow(), self.board.levels(), alarm,
-                                                  lockdown, str(new_id()))))
+                                                  lockdown, str(new_id()),
+                                                  self.outbox.void)))
         self.link.start()
         self.thread = threading.Thread(target=self._logic, name="logic", daemon=True)
         self.thread.start()
@@ -145,6 +152,9 @@ class Daemon:
                               SimOutput(**outputs).to_bytes(), retain=True)
 
     def _on_message(self, topic: str, payload: bytes, retained: bool) -> None:
+        if homeassistant.should_reannounce(self.cfg, topic, payload):
+            self.q.put(("homeassistant",))
+            return
         parsed = self.topics.parse_office(topic)
         if parsed is None:
             log.warning("unexpected_topic", topic=topic)
@@ -212,6 +222,8 @@ class Daemon:
             self._replay()
         elif kind == "disconnected":
             self.online = False
+        elif kind == "homeassistant":
+            self._announce()
         self._check_storage()
 
     def _command(self, payload: bytes, retained: bool, now: float) -> None:
@@ -280,6 +292,7 @@ class Daemon:
         self._alarm_changed(self.machine.alarm)
         if self.board.is_mock:
             self._on_outputs(dict(self.board.state))
+        self._announce()
         pending = self.outbox.pending()
         topic = self.topics.event(self.office)
         for p in pending:
@@ -288,6 +301,17 @@ class Daemon:
         self._publish_state(force=True)
         if pending:
             log.info("outbox_replayed", count=len(pending), first_seq=pending[0].seq)
+
+    def _announce(self) -> None:
+        """Home Assistant discovery: announce, or remove what an earlier run announced."""
+        messages = homeassistant.discovery_messages(self.cfg, self.topics)
+        if not messages and self.outbox.meta.get("ha_announced") == "1":
+            messages = homeassistant.removal_messages(self.cfg)
+        for topic, payload in messages:
+            self.link.publish(topic, payload, retain=True)
+        announced = "1" if self.cfg.homeassistant.discovery else "0"
+        if self.outbox.meta.get("ha_announced", "0") != announced:
+            self.outbox.set_meta("ha_announced", announced)
 
     def _check_storage(self) -> None:
         fault = self.outbox.fault

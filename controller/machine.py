@@ -80,6 +80,7 @@ class Started:
     alarm: AlarmRecord | None = None
     lockdown: bool = False
     uid: str = ""
+    void: tuple[int, int] | None = None  # seq numbers skipped after a crash (never used)
 
 
 @dataclass(frozen=True)
@@ -239,7 +240,8 @@ class Machine:
         self.lockdown = ev.lockdown
         self._set("relay", False)
         self.relay_until = None
-        self._emit("controller_started", ev.wall)
+        void_from, void_to = ev.void or (None, None)
+        self._emit("controller_started", ev.wall, void_from=void_from, void_to=void_to)
         if ev.alarm is not None:
             self._set("ack_led", ev.alarm.state == "acknowledged")
             self._fx.append(AlarmChanged(ev.alarm))

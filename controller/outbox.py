@@ -51,6 +51,8 @@ _BATCH = 500  # ops per transaction; one fsync covers them all
 _RETRY_S = 1.0  # how long the writer waits before retrying after a storage error
 _PRUNE_EVERY_S = 3600.0
 MAX_RESEND = 10_000
+SEQ_BLOCK = 256  # seq numbers reserved on disk ahead of use
+SEQ_MARGIN = 128  # reserve the next block this far before the current one runs out
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,9 @@ class Outbox:
         self._thread: threading.Thread | None = None
         self._db: sqlite3.Connection | None = None
         self.last_seq = 0
+        self.reserved = 0  # seq numbers up to here are reserved on disk (see next_seq)
+        self._reserved_committed = 0
+        self.void: tuple[int, int] | None = None
         self.dropped = 0
         self.meta: dict[str, str] = {}
         self.nonces: dict[str, float] = {}
@@ -100,7 +105,16 @@ class Outbox:
             db.executescript(_SCHEMA)
             self.meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
             row = db.execute("SELECT MAX(seq) FROM events").fetchone()
-            self.last_seq = max(int(self.meta.get("last_seq", "0")), int(row[0] or 0))
+            used = max(int(self.meta.get("last_seq", "0")), int(row[0] or 0))
+            reserved = int(self.meta.get("seq_reserved", "0"))
+            if self.meta.get("clean_stop", "1") != "1" and reserved > used:
+                # after a crash, numbers up to `reserved` may have gone out unrecorded:
+                # skip them rather than ever reuse one, and say so (controller_started)
+                self.void = (used + 1, reserved)
+                used = reserved
+            self.last_seq = used
+            self.reserved = self._reserved_committed = used
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('clean_stop', '0')")
             self.dropped = int(self.meta.get("dropped", "0"))
             for seq, eid, is_alarm, payload in db.execute(
                     "SELECT seq, id, is_alarm, payload FROM events WHERE delivered_at IS NULL "
@@ -120,7 +134,9 @@ class Outbox:
             self._ops.put(("prune", None))
 
     def close(self, timeout: float = 2.0) -> None:
-        """Flush what is queued, then stop the writer and close the database."""
+        """Flush what is queued, mark the stop clean, stop the writer, close the database."""
+        self._ops.put(("meta", ("seq_reserved", str(self.last_seq))))
+        self._ops.put(("meta", ("clean_stop", "1")))
         self.flush(timeout)
         self._ops.put(("stop", None))
         if self._thread is not None:
@@ -146,8 +162,18 @@ class Outbox:
     # --------------------------------------------------------- logic thread
 
     def next_seq(self) -> int:
-        """Reserve the next sequence number (logic thread only)."""
+        """The next sequence number (logic thread only); never reused, even after a crash.
+
+        Numbers are reserved on disk in blocks ahead of use, asynchronously, so
+        an event is published before its row is committed without ever risking
+        that a crash makes the next run hand out the same number again.
+        """
         self.last_seq += 1
+        if self.last_seq > self.reserved - SEQ_MARGIN:
+            self.reserved = self.last_seq + SEQ_BLOCK
+            self._ops.put(("reserve", self.reserved))
+        if self.last_seq > self._reserved_committed and self._db is not None:
+            self.flush(timeout=5.0)  # only in a burst of SEQ_MARGIN events within one commit
         return self.last_seq
 
     def add(self, seq: int, event_id: str, etype: str, payload: bytes, *, is_alarm: bool) -> None:
@@ -277,6 +303,9 @@ class Outbox:
                                (str(self.dropped),))
                 elif op == "meta":
                     db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", arg)
+                elif op == "reserve":
+                    db.execute("INSERT OR REPLACE INTO meta VALUES ('seq_reserved', ?)",
+                               (str(arg),))
                 elif op == "nonce":
                     db.execute("INSERT OR REPLACE INTO nonces VALUES (?, ?)", arg)
                 elif op == "prune":
@@ -285,6 +314,9 @@ class Outbox:
                                (now - self.keep_delivered_s,))
                     db.execute("DELETE FROM nonces WHERE expires < ?", (now,))
             db.execute("COMMIT")
+            for op, arg in batch:
+                if op == "reserve":
+                    self._reserved_committed = max(self._reserved_committed, int(arg))
         except sqlite3.Error:
             db.execute("ROLLBACK") if db.in_transaction else None
             raise

@@ -93,6 +93,8 @@ class Event(Wire):
     cmd: ShortText | None = None
     dropped: int | None = Field(None, ge=0)
     nonce: Annotated[str, StringConstraints(max_length=64)] | None = None
+    void_from: int | None = Field(None, ge=1)
+    void_to: int | None = Field(None, ge=1)
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
     def to_bytes(self) -> bytes:
