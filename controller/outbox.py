@@ -243,7 +243,7 @@ class Outbox:
 
     # --------------------------------------------------------- writer thread
 
-    def _writer(self) -> None:  # noqa: C901, PLR0912 - one loop, every failure path explicit
+    def _writer(self) -> None:  # noqa: PLR0912 - one loop, every failure path explicit
         retry: list[tuple[str, Any]] = []
         last_prune = time.monotonic()
         while True:
@@ -285,7 +285,7 @@ class Outbox:
                 last_prune = time.monotonic()
                 self._ops.put(("prune", None))
 
-    def _apply(self, batch: list[tuple[str, Any]]) -> None:  # noqa: C901, PLR0912
+    def _apply(self, batch: list[tuple[str, Any]]) -> None:
         db = self._db
         assert db is not None  # noqa: S101 - guarded by the caller
         db.execute("BEGIN IMMEDIATE")
