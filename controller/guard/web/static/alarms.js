@@ -94,14 +94,15 @@ const Alarms = (function () {
     render(current);
   }
 
+  /** The command progress the station recorded (seen by every screen, not just the sender). */
   function serverCommand(alarm) {
-    const status = alarm.command_status;
+    const status = String(alarm.command_status || "");
     if (!status || !alarm.command) return null;
     const verb = alarm.command === "ack" ? "Acknowledgement" : alarm.command === "resolve" ? "Resolution" : alarm.command;
     const by = alarm.command_by ? " by " + alarm.command_by : "";
-    if (status === "confirmed") return { status: "confirmed", text: verb + by + " confirmed by the office" };
-    if (status === "sent" || status === "pending") return { status: "pending", text: verb + " sent" + by + " \u2014 waiting for the office\u2026" };
-    return { status: "failed", text: verb + by + " not confirmed (" + status + ")" };
+    if (status.startsWith("confirmed")) return { status: "confirmed", text: verb + by + " confirmed by the office" };
+    if (status === "sent") return { status: "pending", text: verb + " sent" + by + " \u2014 waiting for the office\u2026" };
+    return { status: "failed", text: verb + by + ": " + status };
   }
 
   // ---------------------------------------------------------------- render

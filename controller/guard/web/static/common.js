@@ -4,7 +4,9 @@
 
 const OS = (function () {
   const body = document.body;
-  const csrf = body.dataset.csrf || "";
+  // page data (CSRF token, user, role, demo flag) sits on #page, rendered by the server
+  const page = document.getElementById("page") || body;
+  const csrf = page.dataset.csrf || "";
 
   /** Build an element; text always goes through textContent (never innerHTML). */
   function el(tag, attrs, ...children) {
@@ -52,7 +54,7 @@ const OS = (function () {
   /** The error text of a failed API answer. */
   function errorText(result) {
     const d = result.data || {};
-    return d.error || d.detail || d.message || ("HTTP " + result.status);
+    return d.reason || d.error || d.detail || d.message || ("HTTP " + result.status);
   }
 
   const STREAM_KINDS = ["office", "alarm", "event", "escalation", "gap", "command", "audit"];
@@ -72,7 +74,12 @@ const OS = (function () {
     function dispatch(kind, event) {
       let data = null;
       try { data = JSON.parse(event.data); } catch (_e) { return; }
-      const k = kind === "message" ? (data && (data.kind || data.type)) || "message" : kind;
+      // the hub sends {"kind": ..., "data": ...} as the default ("message") event
+      let k = kind;
+      if (kind === "message" && data && typeof data.kind === "string") {
+        k = data.kind;
+        data = "data" in data ? data.data : data;
+      }
       try { onMessage(k, data); } catch (err) { console.error("stream handler", err); }
     }
     function open() {
@@ -140,6 +147,6 @@ const OS = (function () {
 
   return {
     el, getJSON, post, errorText, stream, throttle, since, clock, dateTime, where,
-    role: body.dataset.role || "guard", user: body.dataset.user || "", demo: body.dataset.demo === "true",
+    role: page.dataset.role || "guard", user: page.dataset.user || "", demo: page.dataset.demo === "true",
   };
 })();
