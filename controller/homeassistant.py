@@ -44,11 +44,16 @@ _TPL_FAULT_ATTRS = "{{ {'faults': value_json.faults | default([])} | to_json }}"
 _TPL_ACK = "{{ 'ON' if value_json.alarm == 'acknowledged' else 'OFF' }}"
 
 # Event entities render `{"event_type": ..., attributes}` for the events they
-# carry and nothing (ignored by Home Assistant) for every other event type.
+# carry and nothing (ignored by Home Assistant) for every other event type, and
+# for events older than EVENT_MAX_AGE_S: an outbox replay after an outage or a
+# guard's `resend` of old events must not fire automations as if it were now.
+EVENT_MAX_AGE_S = 120
 BUTTON_EVENT_TYPES = ("panic", "panic_repeat", "release_button")
 DOOR_EVENT_TYPES = ("door_forced", "door_held_open")
+_FRESH = ("{%- set fresh = (now() - as_datetime(value_json.ts)).total_seconds() < "
+          + str(EVENT_MAX_AGE_S) + " -%}")
 _TPL_BUTTONS = (
-    "{%- set t = value_json.type -%}"
+    _FRESH + "{%- set t = value_json.type if fresh else '' -%}"
     "{%- if t in ['panic', 'panic_repeat'] -%}"
     "{{ {'event_type': t, 'alarm_id': value_json.get('alarm_id'), "
     "'presses': value_json.get('presses', 1), 'test': value_json.get('test', false), "
@@ -59,7 +64,7 @@ _TPL_BUTTONS = (
     "{%- endif -%}"
 )
 _TPL_DOOR_EVENTS = (
-    "{%- if value_json.type in ['door_forced', 'door_held_open'] -%}"
+    _FRESH + "{%- if fresh and value_json.type in ['door_forced', 'door_held_open'] -%}"
     "{{ {'event_type': value_json.type, 'seq': value_json.seq} | to_json }}"
     "{%- endif -%}"
 )

@@ -12,7 +12,8 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from datetime import UTC, datetime
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -196,9 +197,12 @@ def test_reannounce_only_on_home_assistant_online() -> None:
 
 # ------------------------------------------------------------------ templates
 
+NOW = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
+CLOCK = [NOW]  # what Home Assistant's now() returns
 ENV = ImmutableSandboxedEnvironment()
 ENV.filters["to_json"] = json.dumps
-NOW = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
+ENV.globals["now"] = lambda: CLOCK[0]
+ENV.globals["as_datetime"] = datetime.fromisoformat
 
 
 def render(template: str, payload: bytes) -> str:
@@ -212,6 +216,13 @@ def state(**fields: Any) -> bytes:
                             "contact": "closed", "alarm": "none", "version": "0.1.0",
                             "uptime_s": 5, "outbox_pending": 0, "location": Location()}
     return State(**{**base, **fields}).to_bytes()
+
+
+@pytest.fixture(autouse=True)
+def _clock() -> Iterator[None]:
+    CLOCK[0] = NOW
+    yield
+    CLOCK[0] = NOW
 
 
 def event(kind: str, **fields: Any) -> bytes:
@@ -282,3 +293,17 @@ def test_door_alert_event_template() -> None:
     assert json.loads(render(tpl, event("door_held_open")))["event_type"] == "door_held_open"
     assert render(tpl, event("door_opened")) == ""
     assert render(tpl, event("panic", alarm_id=uuid.uuid4())) == ""
+
+
+@pytest.mark.parametrize("component", ["buttons", "door_alerts"])
+def test_old_events_do_not_fire(component: str) -> None:
+    """An outbox replay or a `resend` of old events must not look like a press now."""
+    tpl = cmps()[component]["value_template"]
+    payload = event("panic", alarm_id=uuid.uuid4()) if component == "buttons" else event(
+        "door_forced")
+    CLOCK[0] = NOW + timedelta(seconds=ha.EVENT_MAX_AGE_S - 1)
+    assert render(tpl, payload) != ""
+    CLOCK[0] = NOW + timedelta(seconds=ha.EVENT_MAX_AGE_S + 1)
+    assert render(tpl, payload) == ""
+    CLOCK[0] = NOW - timedelta(seconds=5)  # office clock a little ahead: still shown
+    assert render(tpl, payload) != ""
