@@ -221,7 +221,7 @@ class _Settings(BaseSettings):
     """Shared settings behaviour: TOML file, then environment overrides on top."""
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_nested_delimiter="__",
-                                      extra="forbid", frozen=True, nested_model_default_partial_update=True)
+                                      extra="forbid", frozen=True)
 
     @classmethod
     def settings_customise_sources(cls, settings_cls: type[BaseSettings],
