@@ -74,10 +74,10 @@ const Offices = (function () {
 
   function build(o) {
     const actions = el("div", { class: "actions" },
-      twoStep("Drill", "Start drill?", "drill-btn", officeAction(o.id, "test")),
-      twoStep("Release door", "Release now?", "release-btn", officeAction(o.id, "release")));
+      twoStep("Drill", "Start drill?", "drill-btn", officeAction(o.id, "test")));
     if (isAdmin) {
       actions.append(
+        twoStep("Release door", "Release now?", "release-btn", officeAction(o.id, "release")),
         twoStep("Lockdown", "Confirm lockdown", "danger lockdown-btn", officeAction(o.id, "lockdown")),
         twoStep("Lift lockdown", "Confirm lift", "lift-btn", officeAction(o.id, "lift_lockdown")));
     }
@@ -126,6 +126,7 @@ const Offices = (function () {
       if (grid.children[index] !== card) grid.insertBefore(card, grid.children[index] || null);
     });
     for (const [id, card] of cards) if (!seen.has(id)) { card.remove(); cards.delete(id); }
+    siteControls(offices);
     const counts = {};
     for (const card of cards.values()) counts[card.dataset.status] = (counts[card.dataset.status] || 0) + 1;
     const summary = document.getElementById("office-summary");
@@ -134,12 +135,22 @@ const Offices = (function () {
     }
   }
 
-  // site-wide lockdown (admins only; the button exists only in their page)
-  const siteLock = document.getElementById("site-lockdown");
-  if (siteLock) {
-    const button = twoStep("Lockdown whole site", "Confirm: lock every door", "danger", () => OS.post("/api/lockdown"));
-    siteLock.replaceWith(button);
-    button.id = "site-lockdown";
+  // site-wide lockdown (admins only: the container exists only in their page), one pair per site
+  const siteBox = document.getElementById("site-controls");
+  const siteButtons = new Map();
+  function siteControls(offices) {
+    if (!siteBox) return;
+    const sites = [...new Set(offices.map((o) => (o.location || {}).site).filter(Boolean))].sort();
+    for (const site of sites) {
+      if (siteButtons.has(site)) continue;
+      const label = sites.length > 1 ? " " + site : " whole site";
+      const on = twoStep("Lockdown" + label, "Confirm: lock every door of " + site, "danger site-lockdown",
+        () => OS.post("/api/lockdown", { site, on: true }));
+      const off = twoStep("Lift lockdown" + label, "Confirm: lift for " + site, "site-lift",
+        () => OS.post("/api/lockdown", { site, on: false }));
+      siteButtons.set(site, [on, off]);
+      siteBox.append(on, off);
+    }
   }
 
   return { render, flash, setCardHook(fn) { onCard = fn; } };
