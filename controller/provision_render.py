@@ -25,7 +25,7 @@ BROKER_CONF = "officesec.conf"
 # keys provision owns; an inventory override of them is an error, not silently lost
 OWNED = {"mqtt": ("host", "port", "prefix", "username", "password_file", "tls_ca", "tls_cert",
                   "tls_key"),
-         "security": ("guard_public_key",)}
+         "security": ("guard_public_key",), "homeassistant": ("prefix",)}
 _BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
@@ -108,7 +108,10 @@ def office_config(entry: InventoryOffice, fleet: FleetCfg, defaults: Mapping[str
             "tls_ca": _join(base, CA), "tls_cert": _join(base, CERT), "tls_key": _join(base, KEY)}
     data["mqtt"] = merge(data.get("mqtt", {}), mqtt)
     data["security"] = merge(data.get("security", {}),
-                              {"guard_public_key": _join(base, PUBKEY)})
+                             {"guard_public_key": _join(base, PUBKEY)})
+    if data.get("homeassistant", {}).get("discovery"):  # the ACL allows only the fleet's prefix
+        data["homeassistant"] = merge(data["homeassistant"],
+                                      {"prefix": fleet.homeassistant_prefix})
     order = ["office", "mqtt", "hardware", "door", "alarm", "security", "storage",
              "homeassistant", "log"]
     return {k: data[k] for k in sorted(data, key=lambda k: order.index(k) if k in order else 99)}
@@ -156,7 +159,9 @@ def acl(offices: Sequence[InventoryOffice], fleet: FleetCfg) -> str:
         f"pattern readwrite {t.sim_output(me)}",
         f"pattern read {t.cmd(me)}",
         f"pattern read {t.sim_input(me, '#')}",
+        "# Home Assistant discovery (only used with homeassistant.discovery = true)",
         f"pattern write {fleet.homeassistant_prefix}/device/officesec_{me}/config",
+        f"pattern read {fleet.homeassistant_prefix}/status",
         "",
         "# the guard station",
         f"user {fleet.guard_id}",
