@@ -23,6 +23,7 @@ Rules worth knowing (docs/behaviour.md has the full table):
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Literal
@@ -143,11 +144,17 @@ Effect = Emit | SetOutput | AlarmChanged
 # --------------------------------------------------------------------- machine
 
 
+def _new_alarm_id() -> str:
+    """An alarm id when the input carried none: it must be a UUID (the wire requires one)."""
+    return str(uuid.uuid4())
+
+
 @dataclass
 class _Debounce:
     level: bool = False
     raw: bool = False
     quiet_until: float = float("-inf")
+    uid: str = ""  # of the latest edge: a press reported when the chatter settles keeps it
 
 
 class Machine:
@@ -191,6 +198,7 @@ class Machine:
             self._tick(event.at, event.wall)
             self._command(event)
         elif isinstance(event, NeighborAlarm):
+            self._tick(event.at, event.wall)
             self._neighbor(event)
         else:
             self._start(event)
@@ -258,6 +266,7 @@ class Machine:
     def _edge(self, ev: Edge) -> None:
         deb = self.inputs[ev.name]
         deb.raw = ev.active
+        deb.uid = ev.uid
         quiet = ev.at < deb.quiet_until
         deb.quiet_until = ev.at + DEBOUNCE_S
         if quiet or ev.active == deb.level:
@@ -270,7 +279,7 @@ class Machine:
             if deb.raw != deb.level and at >= deb.quiet_until:
                 deb.level = deb.raw
                 deb.quiet_until = at + DEBOUNCE_S
-                self._level(name, deb.level, at, wall, "")
+                self._level(name, deb.level, at, wall, deb.uid)
         if self.relay_until is not None and at >= self.relay_until:
             self._relay_off(at, wall)
         if self.held_deadline is not None and at >= self.held_deadline:
@@ -303,7 +312,7 @@ class Machine:
                 self._emit("panic_line_ok", wall)
             return
         self.panic_since = at
-        self._press(wall, uid or f"alarm-{at:.6f}")
+        self._press(wall, uid or _new_alarm_id())
 
     def _press(self, wall: datetime, uid: str) -> None:
         alarm = self.alarm
@@ -389,8 +398,9 @@ class Machine:
             if alarm is not None:
                 self._reject(ev, "alarm_open")
             else:
-                self.alarm = AlarmRecord(alarm_id=ev.uid, raised_at=ev.wall, test=True)
-                self._emit("panic", ev.wall, test=True, alarm_id=ev.uid, by=ev.by, nonce=ev.nonce)
+                uid = ev.uid or _new_alarm_id()
+                self.alarm = AlarmRecord(alarm_id=uid, raised_at=ev.wall, test=True)
+                self._emit("panic", ev.wall, test=True, alarm_id=uid, by=ev.by, nonce=ev.nonce)
                 self._fx.append(AlarmChanged(self.alarm))
         elif ev.cmd == "lockdown":
             if self.lockdown:
