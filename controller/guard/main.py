@@ -1,0 +1,76 @@
+"""`officesec guard --config FILE`: the guard station process.
+
+Loads the config (problems -> stderr, exit 2), starts uvicorn with the app,
+whose lifespan runs the MQTT consumer, and stops cleanly on SIGTERM/SIGINT
+(availability `offline` published, store closed) within about two seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+
+import structlog
+
+from controller.errors import ConfigError, StoreError
+from controller.logs import configure_logging
+
+EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
+LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
+          "error": logging.ERROR}
+
+
+def main(args: argparse.Namespace) -> int:
+    """Run the guard station until a signal stops it; returns the exit code."""
+    from controller.guard.config import load_guard_config  # noqa: PLC0415
+
+    try:
+        cfg = load_guard_config(args.config)
+        cfg.roster()
+    except ConfigError as exc:
+        for line in exc.problems:
+            print(line, file=sys.stderr)
+        return EXIT_CONFIG
+    configure_logging(json_logs=cfg.log.json_logs, level=LEVELS[cfg.log.level])
+    log = structlog.get_logger("officesec.guard")
+    import uvicorn  # noqa: PLC0415
+
+    from controller.guard.service import GuardService  # noqa: PLC0415
+    from controller.guard.web.app import create_app  # noqa: PLC0415
+
+    try:
+        service = GuardService(cfg)
+    except (StoreError, ConfigError) as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_CONFIG if isinstance(exc, ConfigError) else EXIT_FAILURE
+    app = create_app(service)
+    tls = cfg.guard.tls_cert is not None
+    server = uvicorn.Server(uvicorn.Config(
+        app, host=cfg.guard.listen_host, port=cfg.guard.listen_port, log_config=None,
+        access_log=False, lifespan="on", timeout_graceful_shutdown=1,
+        ssl_certfile=cfg.guard.tls_cert, ssl_keyfile=cfg.guard.tls_key,
+        server_header=False, timeout_keep_alive=5))
+
+    async def serve() -> bool:
+        task = asyncio.create_task(server.serve())
+        while not server.started and not task.done():
+            await asyncio.sleep(0.05)
+        if server.started:
+            port = cfg.guard.listen_port
+            for srv in server.servers:
+                for sock in srv.sockets:
+                    port = sock.getsockname()[1]
+            host = cfg.guard.listen_host
+            shown = f"[{host}]" if ":" in host else host
+            log.info("dashboard_url", url=f"{'https' if tls else 'http'}://{shown}:{port}/")
+        await task
+        return bool(server.started)
+
+    try:
+        started = asyncio.run(serve())
+    except (OSError, StoreError) as exc:
+        log.error("guard_failed", error=str(exc))
+        return EXIT_FAILURE
+    return EXIT_OK if started else EXIT_FAILURE

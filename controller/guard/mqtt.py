@@ -1,0 +1,167 @@
+"""The guard station's only paho importer: a persistent, manually acknowledged session.
+
+Fixed client id plus clean_start=False (v5, session expiry of days) or
+clean_session=False (3.1.1): whatever offices publish while the station is
+down waits at the broker. With manual_ack the broker gets PUBACK only after
+the caller has committed the message to the store, so a crash between
+receipt and commit means redelivery, never loss. Every callback is wrapped:
+an exception in a paho callback would silently kill its network thread.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import ssl
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import paho.mqtt.client as mqtt
+import structlog
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from controller.guard.config import GuardConfig
+from controller.protocol import MAX_PAYLOAD_BYTES, Topics
+
+log = structlog.get_logger("officesec.guard.mqtt")
+
+SESSION_EXPIRY_S = 14 * 24 * 3600
+RECEIVE_MAXIMUM = 1000
+SUBSCRIBED_LEAVES = ("availability", "state", "alarm", "event")
+
+MessageHandler = Callable[[str, bytes, int, int, bool], None]
+"""(topic, payload, mid, qos, retain); called in paho's thread, must not block."""
+
+
+class GuardMqtt:
+    """Connects, subscribes, hands messages on, acks them when told, publishes commands."""
+
+    def __init__(self, cfg: GuardConfig, on_message: MessageHandler,
+                 on_status: Callable[[bool], None]) -> None:
+        """Build the client; nothing connects before `start()`."""
+        self.cfg = cfg
+        self.topics = Topics(cfg.mqtt.prefix)
+        self._on_message_cb = on_message
+        self._on_status = on_status
+        self.connected = False
+        self.client_id = cfg.mqtt.client_id or f"officesec-guard-{cfg.guard.id}"
+        self._v5 = cfg.mqtt.protocol == "5"
+        self._lock = threading.Lock()
+        if self._v5:
+            client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=self.client_id,
+                                 protocol=MQTTProtocolVersion.MQTTv5, manual_ack=True)
+        else:
+            client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=self.client_id,
+                                 protocol=MQTTProtocolVersion.MQTTv311, clean_session=False,
+                                 manual_ack=True)
+        self.client = client
+        client.enable_logger()
+        client.reconnect_delay_set(min_delay=max(1, int(cfg.mqtt.reconnect_min_s)),
+                                   max_delay=max(1, int(cfg.mqtt.reconnect_max_s)))
+        client.max_inflight_messages_set(100)
+        client.max_queued_messages_set(10000)
+        if cfg.mqtt.username:
+            client.username_pw_set(cfg.mqtt.username, cfg.mqtt.read_password())
+        if cfg.mqtt.tls_ca:
+            client.tls_set(ca_certs=cfg.mqtt.tls_ca, certfile=cfg.mqtt.tls_cert,
+                           keyfile=cfg.mqtt.tls_key, cert_reqs=ssl.CERT_REQUIRED,
+                           tls_version=ssl.PROTOCOL_TLS_CLIENT)
+            if cfg.mqtt.tls_insecure_skip_hostname:
+                client.tls_insecure_set(True)
+        client.will_set(self.topics.guard_availability(cfg.guard.id), b"offline", qos=1,
+                        retain=True)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        client.on_socket_open = self._on_socket_open
+        client.on_connect_fail = self._on_connect_fail
+
+    # ------------------------------------------------------------- lifecycle
+
+    def start(self) -> None:
+        """Connect in the background; paho retries until the broker answers."""
+        kwargs: dict[str, Any] = {"keepalive": self.cfg.mqtt.keepalive_s}
+        if self._v5:
+            props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+            props.SessionExpiryInterval = SESSION_EXPIRY_S
+            props.ReceiveMaximum = RECEIVE_MAXIMUM
+            kwargs.update(clean_start=False, properties=props)
+        self.client.connect_async(self.cfg.mqtt.host, self.cfg.mqtt.port, **kwargs)
+        self.client.loop_start()
+
+    def stop(self, timeout: float = 1.0) -> None:
+        """Say offline (retained; the will is not sent on a clean disconnect) and leave."""
+        try:
+            if self.connected:
+                info = self.client.publish(self.topics.guard_availability(self.cfg.guard.id),
+                                           b"offline", qos=1, retain=True)
+                info.wait_for_publish(timeout)
+        except (RuntimeError, ValueError) as exc:
+            log.warning("guard_offline_not_published", error=str(exc))
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    def ack(self, mid: int, qos: int) -> None:
+        """Acknowledge one received message to the broker (after it is committed)."""
+        if qos > 0:
+            self.client.ack(mid, qos)
+
+    def publish(self, topic: str, payload: bytes, *, retain: bool = False) -> bool:
+        """QoS 1 publish; False when paho refused it outright (queue full)."""
+        info = self.client.publish(topic, payload, qos=1, retain=retain)
+        return info.rc in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN)
+
+    # ------------------------------------------------------------- callbacks
+
+    def _on_socket_open(self, _client: Any, _userdata: Any, sock: Any) -> None:
+        try:
+            if isinstance(sock, socket.socket) or hasattr(sock, "setsockopt"):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except Exception as exc:  # noqa: BLE001 - never kill paho's thread
+            log.warning("tcp_nodelay_failed", error=str(exc))
+
+    def _on_connect(self, client: Any, _userdata: Any, flags: Any, reason_code: Any,
+                    _properties: Any) -> None:
+        try:
+            if reason_code.is_failure:
+                log.error("mqtt_connect_refused", reason=str(reason_code))
+                return
+            log.info("mqtt_connected", host=self.cfg.mqtt.host, port=self.cfg.mqtt.port,
+                     session_present=bool(getattr(flags, "session_present", False)),
+                     client_id=self.client_id)
+            client.publish(self.topics.guard_availability(self.cfg.guard.id), b"online", qos=1,
+                           retain=True)
+            client.subscribe([(self.topics.all_offices(leaf), 1) for leaf in SUBSCRIBED_LEAVES])
+            self.connected = True
+            self._on_status(True)
+        except Exception:
+            log.exception("mqtt_on_connect_failed")
+
+    def _on_disconnect(self, _client: Any, _userdata: Any, _flags: Any, reason_code: Any,
+                       _properties: Any) -> None:
+        try:
+            self.connected = False
+            log.warning("mqtt_disconnected", reason=str(reason_code))
+            self._on_status(False)
+        except Exception:
+            log.exception("mqtt_on_disconnect_failed")
+
+    def _on_connect_fail(self, _client: Any, _userdata: Any) -> None:
+        with contextlib.suppress(Exception):  # never kill paho's thread
+            log.warning("mqtt_connect_failed", host=self.cfg.mqtt.host, port=self.cfg.mqtt.port)
+
+    def _on_message(self, client: Any, _userdata: Any, message: Any) -> None:
+        try:
+            if len(message.payload) > MAX_PAYLOAD_BYTES:
+                log.warning("mqtt_payload_too_large", topic=message.topic,
+                            size=len(message.payload))
+                if message.qos > 0:
+                    client.ack(message.mid, message.qos)
+                return
+            self._on_message_cb(message.topic, bytes(message.payload), message.mid, message.qos,
+                                bool(message.retain))
+        except Exception:
+            log.exception("mqtt_on_message_failed", topic=getattr(message, "topic", "?"))

@@ -1,0 +1,261 @@
+"""The guard station's composition root: store, live model, MQTT, commands, timers.
+
+Everything that changes state runs on the asyncio event loop. paho's thread
+only appends to an inbox; the loop drains it in batches, commits the batch to
+SQLite, acknowledges it to the broker, and then pushes the changes to the
+dashboards. A crash anywhere before the commit means redelivery, not loss.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import sqlite3
+import threading
+import time
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from controller.guard.actions import Actions
+from controller.guard.commands import Commander
+from controller.guard.config import GuardConfig
+from controller.guard.escalation import Escalator
+from controller.guard.hub import Hub
+from controller.guard.ingest import Ingest
+from controller.guard.model import LiveModel
+from controller.guard.mqtt import GuardMqtt
+from controller.guard.repair import Repairer
+from controller.guard.selftest import SelfTester
+from controller.guard.store import Store
+from controller.protocol import Topics
+from controller.signing import load_private_key
+
+log = structlog.get_logger("officesec.guard.service")
+
+TICK_S = 0.25
+MAX_BATCH = 2000
+FAULT_ENV = "OFFICESEC_FAULT_EXIT_BEFORE_COMMIT"
+"""Failure injection for tests: exit (code 70) before committing the N-th stored event."""
+
+
+class GuardService:
+    """Owns every part of the station; the web app talks only to this object."""
+
+    def __init__(self, cfg: GuardConfig) -> None:
+        """Open the store and build the parts; nothing runs before `start()`."""
+        self.cfg = cfg
+        self.topics = Topics(cfg.mqtt.prefix)
+        self.store = Store(cfg.store.path)
+        self.model = LiveModel([o.model_dump() for o in cfg.roster()])
+        self._restore()
+        self.hub = Hub()
+        key = load_private_key(Path(cfg.security.signing_key)) if cfg.security.signing_key \
+            else None
+        self.mqtt = GuardMqtt(cfg, self._on_mqtt, self._on_mqtt_status)
+        self.commander = Commander(key, self.topics, self.mqtt.publish,
+                                   cfg.security.command_timeout_s)
+        self.ingest = Ingest(self.topics, self.store, self.model, self.hub, self.commander)
+        esc_topic = self.topics.guard_escalation(cfg.guard.id)
+        self.escalator = Escalator(cfg.escalation, self.store, self.hub,
+                                   lambda payload: self.mqtt.publish(esc_topic, payload))
+        self.repairer = Repairer(self.store, self.model, self.commander, self.push_gaps,
+                                 by=f"guard:{cfg.guard.id}")
+        self.actions = Actions(self)
+        self.selftest = SelfTester(cfg.selftest, self.commander, self.hub, self.model.online_ids,
+                                   self.actions.resolve_for)
+        self.users = {u.name: u for u in cfg.users}
+        self.broker_connected = False
+        self.broker_changed_at = time.time()
+        self.store_error: str | None = None
+        self.started_at = time.time()
+        self._inbox: deque[tuple[str, bytes, int, int, bool]] = deque()
+        self._lock = threading.Lock()
+        self._scheduled = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        fault = os.environ.get(FAULT_ENV, "")
+        self._fault_at = int(fault) if fault.isdigit() else 0
+        self._last_prune = 0.0
+
+    def _restore(self) -> None:
+        """Offices seen before a restart stay known; their gaps are still open."""
+        for office, row in self.store.office_rows().items():
+            view = self.model.offices.get(office)
+            if view is None:
+                view = self.model.get(office, time.monotonic())
+                view.first_seen_at = None
+            if not view.location:
+                view.location = row["info"].get("location") or {}
+            view.duplicates = row["duplicates"]
+        for gap in self.store.gaps():
+            self.model.offices[gap["office"]].gaps += 1
+
+    # ---------------------------------------------------------------- lifecycle
+
+    async def start(self) -> None:
+        """Connect to the broker and start the timers."""
+        self._loop = asyncio.get_running_loop()
+        self.mqtt.start()
+        self._tasks = [self._loop.create_task(self._ticker()),
+                       self._loop.create_task(self.selftest.loop())]
+        log.info("guard_started", guard=self.cfg.guard.id, offices=len(self.model.offices),
+                 signing=self.commander.can_sign, store=self.cfg.store.path)
+
+    async def stop(self) -> None:
+        """Stop timers, say offline on MQTT, close the store."""
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await asyncio.to_thread(self.mqtt.stop, 1.0)
+        self._drain()
+        self.store.close()
+        log.info("guard_stopped", guard=self.cfg.guard.id)
+
+    # --------------------------------------------------------------- MQTT side
+
+    def _on_mqtt(self, topic: str, payload: bytes, mid: int, qos: int, retain: bool) -> None:
+        """Paho thread: queue the message and wake the loop once per batch."""
+        with self._lock:
+            self._inbox.append((topic, payload, mid, qos, retain))
+            if self._scheduled or self._loop is None:
+                return
+            self._scheduled = True
+        self._loop.call_soon_threadsafe(self._drain)
+
+    def _on_mqtt_status(self, connected: bool) -> None:
+        if self._loop is None:
+            return
+        self._loop.call_soon_threadsafe(self._set_broker, connected)
+
+    def _set_broker(self, connected: bool) -> None:
+        if connected != self.broker_connected:
+            self.broker_connected = connected
+            self.broker_changed_at = time.time()
+            self.hub.publish("health", self.health())
+
+    def _drain(self) -> None:
+        """Apply a batch, commit it, ack it, then show it."""
+        with self._lock:
+            count = min(len(self._inbox), MAX_BATCH)
+            batch = [self._inbox.popleft() for _ in range(count)]
+            more = bool(self._inbox)
+            self._scheduled = more
+        if more and self._loop is not None:
+            self._loop.call_soon(self._drain)
+        if not batch:
+            return
+        after: list[Any] = []
+        dirty = False
+        wall, mono = time.time(), time.monotonic()
+        try:
+            for topic, payload, _mid, _qos, _retain in batch:
+                try:
+                    dirty |= self.ingest.handle(topic, payload, wall, mono, after)
+                except sqlite3.Error:
+                    raise
+                except Exception:
+                    log.exception("message_failed", topic=topic[:200])
+            if dirty:
+                if self._fault_at and self.ingest.stored >= self._fault_at:
+                    log.error("fault_injection_exit_before_commit", stored=self.ingest.stored)
+                    os._exit(70)
+                self.store.commit()
+            self.store_error = None
+        except sqlite3.Error as exc:
+            # not acked: the broker redelivers after the next reconnect
+            self.store_error = str(exc)
+            log.error("store_write_failed", error=str(exc), batch=len(batch))
+            with contextlib.suppress(sqlite3.Error):
+                self.store.db.rollback()
+            return
+        for _topic, _payload, mid, qos, _retain in batch:
+            self.mqtt.ack(mid, qos)
+        for fn in after:
+            try:
+                fn()
+            except Exception:
+                log.exception("after_commit_failed")
+
+    # ------------------------------------------------------------------ timers
+
+    async def _ticker(self) -> None:
+        while True:
+            await asyncio.sleep(TICK_S)
+            self.tick(time.time(), time.monotonic())
+
+    def tick(self, wall: float, mono: float) -> None:
+        """Staleness, gap repair, escalation, retention; each guarded on its own."""
+        try:
+            for office in self.model.tick(mono):
+                view = self.model.offices[office]
+                log.warning("office_stale" if view.stale else "office_fresh", office=office)
+                self.hub.publish("office", view.to_dict(mono))
+        except Exception:
+            log.exception("tick_stale_failed")
+        for name, step in (("repair", lambda: self.repairer.tick(wall, mono)),
+                           ("escalation", lambda: self.escalator.tick(wall)),
+                           ("retention", lambda: self._prune(wall))):
+            try:
+                step()
+            except Exception:
+                log.exception("tick_failed", step=name)
+
+    def _prune(self, wall: float) -> None:
+        if wall - self._last_prune < 3600:
+            return
+        self._last_prune = wall
+        removed = self.store.prune(wall - self.cfg.store.retention_days * 86400)
+        if removed:
+            log.info("store_pruned", events=removed)
+
+    def push_gaps(self, office: str) -> None:
+        """Show an office's current gaps (after a change)."""
+        gaps = self.store.gaps(office)
+        view = self.model.get(office, time.monotonic())
+        view.gaps = len(gaps)
+        self.hub.publish("gap", {"office": office, "gaps": gaps,
+                                 "events_may_be_missing": bool(gaps)})
+        self.hub.publish("office", view.to_dict(time.monotonic()))
+
+    # ------------------------------------------------------------------- views
+
+    def health(self) -> dict[str, Any]:
+        """Broker, store and webhook status for /healthz."""
+        store_ok = self.store_error is None and self.store.healthy()
+        ok = store_ok and self.broker_connected
+        return {
+            "status": "ok" if ok else "degraded",
+            "guard": self.cfg.guard.id,
+            "uptime_s": round(time.time() - self.started_at, 1),
+            "broker": {"connected": self.broker_connected, "host": self.cfg.mqtt.host,
+                       "port": self.cfg.mqtt.port, "since": self.broker_changed_at},
+            "store": {"ok": store_ok, "error": self.store_error},
+            "signing": self.commander.can_sign,
+            "webhook": self.escalator.health(),
+            "ingest": {"stored": self.ingest.stored, "duplicates": self.ingest.duplicates,
+                       "dropped": self.ingest.dropped, "inbox": len(self._inbox)},
+            "sse": {"clients": len(self.hub.subscribers),
+                    "dropped_clients": self.hub.dropped_clients},
+            "offices": {"known": len(self.model.offices),
+                        "online": sum(1 for v in self.model.offices.values()
+                                      if v.availability == "online"),
+                        "stale": sum(1 for v in self.model.offices.values() if v.stale)},
+        }
+
+    def offices(self) -> list[dict[str, Any]]:
+        """Every known or expected office, with its open alarm from the store."""
+        mono = time.monotonic()
+        open_by_office: dict[str, dict[str, Any]] = {}
+        for alarm in self.store.alarms(open_only=True):
+            open_by_office.setdefault(alarm["office"], alarm)
+        out = []
+        for data in self.model.snapshot(mono):
+            data["alarm"] = open_by_office.get(data["id"])
+            out.append(data)
+        return out

@@ -1,0 +1,378 @@
+"""The guard station's durable store: SQLite in WAL mode, one connection, one thread.
+
+Events are unique by `id` (a redelivery is counted and dropped), alarms keep
+their whole life, gaps in an office's `seq` are kept until filled, and every
+guard action goes to the audit trail. Writes are batched by the caller: the
+MQTT consumer acknowledges a message to the broker only after `commit()`.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from controller.errors import StoreError
+from controller.protocol import Event, format_ts
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS events(
+  id TEXT PRIMARY KEY, office TEXT NOT NULL, seq INTEGER NOT NULL, ts TEXT NOT NULL,
+  type TEXT NOT NULL, test INTEGER NOT NULL, alarm_id TEXT, received_at REAL NOT NULL,
+  payload TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS events_office_seq ON events(office, seq);
+CREATE INDEX IF NOT EXISTS events_ts ON events(ts);
+CREATE INDEX IF NOT EXISTS events_received ON events(received_at);
+CREATE TABLE IF NOT EXISTS offices(
+  id TEXT PRIMARY KEY, first_seen REAL NOT NULL, max_seq INTEGER NOT NULL DEFAULT 0,
+  duplicates INTEGER NOT NULL DEFAULT 0, info TEXT NOT NULL DEFAULT '{}');
+CREATE TABLE IF NOT EXISTS gaps(
+  office TEXT NOT NULL, from_seq INTEGER NOT NULL, to_seq INTEGER NOT NULL,
+  found_at REAL NOT NULL, requests INTEGER NOT NULL DEFAULT 0, last_request REAL,
+  PRIMARY KEY(office, from_seq));
+CREATE TABLE IF NOT EXISTS alarms(
+  alarm_id TEXT PRIMARY KEY, office TEXT NOT NULL, test INTEGER NOT NULL DEFAULT 0,
+  state TEXT NOT NULL, raised_at TEXT NOT NULL, received_at REAL NOT NULL,
+  presses INTEGER NOT NULL DEFAULT 1, location TEXT NOT NULL DEFAULT '{}',
+  acknowledged_by TEXT, acknowledged_at TEXT, resolved_by TEXT, resolved_at TEXT,
+  escalated_at TEXT, escalation_status TEXT, command TEXT, command_status TEXT,
+  command_by TEXT, command_at TEXT, guard_ack_by TEXT, guard_ack_at TEXT);
+CREATE INDEX IF NOT EXISTS alarms_state ON alarms(state);
+CREATE TABLE IF NOT EXISTS audit(
+  id INTEGER PRIMARY KEY AUTOINCREMENT, at REAL NOT NULL, user TEXT NOT NULL,
+  action TEXT NOT NULL, target TEXT NOT NULL DEFAULT '', outcome TEXT NOT NULL,
+  detail TEXT NOT NULL DEFAULT '');
+CREATE INDEX IF NOT EXISTS audit_at ON audit(at);
+"""
+
+ALARM_RANK = {"active": 0, "acknowledged": 1, "resolved": 2}
+ALARM_COLUMNS = (
+    "alarm_id", "office", "test", "state", "raised_at", "received_at", "presses", "location",
+    "acknowledged_by", "acknowledged_at", "resolved_by", "resolved_at", "escalated_at",
+    "escalation_status", "command", "command_status", "command_by", "command_at",
+    "guard_ack_by", "guard_ack_at",
+)
+
+
+@dataclass(frozen=True)
+class SeqResult:
+    """What one event's `seq` did to the office's sequence: new gap, filled one, or nothing."""
+
+    new_gap: tuple[int, int] | None = None
+    filled: bool = False
+    reset: bool = False
+
+
+class Store:
+    """All SQL of the guard station; callers commit when a batch is complete."""
+
+    def __init__(self, path: str) -> None:
+        """Open (creating if needed) the database in WAL mode."""
+        try:
+            if path != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(path, check_same_thread=False, isolation_level="DEFERRED")
+            self.db.row_factory = sqlite3.Row
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.execute("PRAGMA busy_timeout=5000")
+            self.db.executescript(SCHEMA)
+            self.db.commit()
+            self._max: dict[str, int] = {
+                r[0]: int(r[1]) for r in self.db.execute("SELECT id, max_seq FROM offices")}
+        except (sqlite3.Error, OSError) as exc:
+            raise StoreError(f"store.path: cannot open {path}: {exc}") from exc
+        self.path = path
+
+    def close(self) -> None:
+        """Commit what is pending and close the connection."""
+        try:
+            self.db.commit()
+        finally:
+            self.db.close()
+
+    def commit(self) -> None:
+        """Make the batch durable; only after this may the broker be acknowledged."""
+        self.db.commit()
+
+    def healthy(self) -> bool:
+        """A trivial read succeeds."""
+        try:
+            self.db.execute("SELECT 1").fetchone()
+        except sqlite3.Error:
+            return False
+        return True
+
+    # ------------------------------------------------------------------ events
+
+    def insert_event(self, event: Event, received_at: float) -> bool:
+        """Store the event; False when its id is already stored (a duplicate)."""
+        cur = self.db.execute(
+            "INSERT OR IGNORE INTO events(id, office, seq, ts, type, test, alarm_id, received_at,"
+            " payload) VALUES (?,?,?,?,?,?,?,?,?)",
+            (str(event.id), event.office, event.seq, _ts(event), event.type, int(event.test),
+             str(event.alarm_id) if event.alarm_id else None, received_at,
+             event.to_bytes().decode()),
+        )
+        if cur.rowcount == 0:
+            self.ensure_office(event.office, received_at)
+            self.db.execute("UPDATE offices SET duplicates = duplicates + 1 WHERE id = ?",
+                            (event.office,))
+            return False
+        return True
+
+    def events(self, *, office: str | None = None, since: str | None = None,
+               type_: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        """Stored events, newest first, with the given filters."""
+        where: list[str] = []
+        args: list[Any] = []
+        if office:
+            where.append("office = ?")
+            args.append(office)
+        if since:
+            where.append("ts >= ?")
+            args.append(since)
+        if type_:
+            where.append("type = ?")
+            args.append(type_)
+        sql = "SELECT payload, received_at FROM events"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY ts DESC, seq DESC LIMIT ?"
+        args.append(limit)
+        out = []
+        for row in self.db.execute(sql, args):
+            data = json.loads(row["payload"])
+            data["received_at"] = row["received_at"]
+            out.append(data)
+        return out
+
+    def event_count(self, office: str | None = None) -> int:
+        """How many events are stored (for one office or all)."""
+        if office:
+            row = self.db.execute("SELECT COUNT(*) FROM events WHERE office = ?", (office,))
+        else:
+            row = self.db.execute("SELECT COUNT(*) FROM events")
+        return int(row.fetchone()[0])
+
+    # ----------------------------------------------------------------- offices
+
+    def ensure_office(self, office: str, now: float) -> None:
+        """Create the office row on first sight."""
+        self.db.execute("INSERT OR IGNORE INTO offices(id, first_seen) VALUES (?, ?)",
+                        (office, now))
+
+    def office_rows(self) -> dict[str, dict[str, Any]]:
+        """Every office ever seen, with its sequence and duplicate counters."""
+        rows = self.db.execute("SELECT id, first_seen, max_seq, duplicates, info FROM offices")
+        return {r["id"]: {"first_seen": r["first_seen"], "max_seq": r["max_seq"],
+                          "duplicates": r["duplicates"], "info": json.loads(r["info"])}
+                for r in rows}
+
+    def set_office_info(self, office: str, info: dict[str, Any], now: float) -> None:
+        """Keep the last known state of an office so a restart shows it at once."""
+        self.ensure_office(office, now)
+        self.db.execute("UPDATE offices SET info = ? WHERE id = ?", (json.dumps(info), office))
+
+    def max_seq(self, office: str) -> int:
+        """Highest seq stored for the office (0 when none)."""
+        return self._max.get(office, 0)
+
+    def _set_max(self, office: str, seq: int) -> None:
+        self._max[office] = seq
+        self.db.execute("UPDATE offices SET max_seq = ? WHERE id = ?", (seq, office))
+
+    # -------------------------------------------------------------------- gaps
+
+    def note_seq(self, office: str, seq: int, now: float, *, started: bool = False) -> SeqResult:
+        """Advance the office's sequence; record a gap before `seq` or fill the one it is in.
+
+        The first seq ever seen is the baseline (a new guard station does not ask
+        for history; open alarms arrive as retained messages anyway). A
+        `controller_started` event with seq 1 below the known maximum means the
+        office lost its store: the sequence starts again and old gaps are moot.
+        """
+        self.ensure_office(office, now)
+        top = self.max_seq(office)
+        if top == 0:
+            self._set_max(office, seq)
+            return SeqResult()
+        if started and seq == 1 and top > 1:
+            self._set_max(office, 1)
+            self.db.execute("DELETE FROM gaps WHERE office = ?", (office,))
+            return SeqResult(reset=True)
+        if seq > top:
+            self._set_max(office, seq)
+            if seq > top + 1:
+                self.add_gap(office, top + 1, seq - 1, now)
+                return SeqResult(new_gap=(top + 1, seq - 1))
+            return SeqResult()
+        return SeqResult(filled=self._fill(office, seq))
+
+    def tail_gap(self, office: str, state_seq: int, now: float) -> tuple[int, int] | None:
+        """The office says it has events up to `state_seq` that the store lacks: a gap."""
+        top = self.max_seq(office)
+        if top == 0 or state_seq <= top:
+            return None
+        self._set_max(office, state_seq)
+        self.add_gap(office, top + 1, state_seq, now)
+        return (top + 1, state_seq)
+
+    def add_gap(self, office: str, from_seq: int, to_seq: int, now: float) -> None:
+        """Record missing events `from_seq..to_seq` (inclusive)."""
+        self.db.execute("INSERT OR REPLACE INTO gaps(office, from_seq, to_seq, found_at)"
+                        " VALUES (?,?,?,?)", (office, from_seq, to_seq, now))
+
+    def _fill(self, office: str, seq: int) -> bool:
+        row = self.db.execute(
+            "SELECT from_seq, to_seq, found_at, requests, last_request FROM gaps"
+            " WHERE office = ? AND from_seq <= ? AND to_seq >= ?", (office, seq, seq)).fetchone()
+        if row is None:
+            return False
+        self.db.execute("DELETE FROM gaps WHERE office = ? AND from_seq = ?",
+                        (office, row["from_seq"]))
+        for lo, hi in ((row["from_seq"], seq - 1), (seq + 1, row["to_seq"])):
+            if lo <= hi:
+                self.db.execute(
+                    "INSERT INTO gaps(office, from_seq, to_seq, found_at, requests, last_request)"
+                    " VALUES (?,?,?,?,?,?)",
+                    (office, lo, hi, row["found_at"], row["requests"], row["last_request"]))
+        return True
+
+    def void_range(self, office: str, lo: int, hi: int) -> bool:
+        """Numbers `lo..hi` were reserved but maybe never used (office crash): not a gap."""
+        rows = self.db.execute(
+            "SELECT from_seq, to_seq, found_at, requests, last_request FROM gaps"
+            " WHERE office = ? AND from_seq <= ? AND to_seq >= ?", (office, hi, lo)).fetchall()
+        for row in rows:
+            self.db.execute("DELETE FROM gaps WHERE office = ? AND from_seq = ?",
+                            (office, row["from_seq"]))
+            for a, b in ((row["from_seq"], lo - 1), (hi + 1, row["to_seq"])):
+                if a <= b:
+                    self.db.execute(
+                        "INSERT INTO gaps(office, from_seq, to_seq, found_at, requests,"
+                        " last_request) VALUES (?,?,?,?,?,?)",
+                        (office, a, b, row["found_at"], row["requests"], row["last_request"]))
+        return bool(rows)
+
+    def gaps(self, office: str | None = None) -> list[dict[str, Any]]:
+        """Open gaps (events that may be missing), oldest first."""
+        sql = "SELECT office, from_seq, to_seq, found_at, requests, last_request FROM gaps"
+        args: tuple[str, ...] = ()
+        if office:
+            sql += " WHERE office = ?"
+            args = (office,)
+        return [dict(r) for r in self.db.execute(sql + " ORDER BY found_at, office, from_seq",
+                                                 args)]
+
+    def gap_requested(self, office: str, from_seq: int, now: float) -> None:
+        """Count one resend request for the gap starting at `from_seq`."""
+        self.db.execute("UPDATE gaps SET requests = requests + 1, last_request = ?"
+                        " WHERE office = ? AND from_seq = ?", (now, office, from_seq))
+
+    # ------------------------------------------------------------------ alarms
+
+    def alarm(self, alarm_id: str) -> dict[str, Any] | None:
+        """One alarm with its whole life, or None."""
+        row = self.db.execute("SELECT * FROM alarms WHERE alarm_id = ?", (alarm_id,)).fetchone()
+        return _alarm_dict(row) if row else None
+
+    def alarms(self, *, open_only: bool = False, limit: int = 200) -> list[dict[str, Any]]:
+        """Alarms, newest first (open ones only when asked)."""
+        sql = "SELECT * FROM alarms"
+        if open_only:
+            sql += " WHERE state != 'resolved'"
+        sql += " ORDER BY received_at DESC LIMIT ?"
+        return [_alarm_dict(r) for r in self.db.execute(sql, (limit,))]
+
+    def upsert_alarm(self, alarm_id: str, office: str, *, state: str, at: str, now: float,
+                     test: bool = False, presses: int | None = None,
+                     location: dict[str, Any] | None = None, by: str | None = None,
+                     ) -> tuple[dict[str, Any], bool]:
+        """Create or advance an alarm; its state only moves forward. Returns (alarm, changed)."""
+        current = self.alarm(alarm_id)
+        if current is None:
+            self.db.execute(
+                "INSERT INTO alarms(alarm_id, office, test, state, raised_at, received_at,"
+                " presses, location) VALUES (?,?,?,?,?,?,?,?)",
+                (alarm_id, office, int(test), "active", at, now, presses or 1,
+                 json.dumps(location or {})))
+            current = self.alarm(alarm_id)
+            assert current is not None  # noqa: S101 - just inserted
+            changed = True
+        else:
+            changed = False
+        updates: dict[str, Any] = {}
+        if presses is not None and presses > current["presses"]:
+            updates["presses"] = presses
+        if location and not current["location"]:
+            updates["location"] = json.dumps(location)
+        if test and not current["test"]:
+            updates["test"] = 1
+        if ALARM_RANK[state] > ALARM_RANK[current["state"]]:
+            updates["state"] = state
+        if state in ("acknowledged", "resolved") and current["acknowledged_at"] is None:
+            updates["acknowledged_by"], updates["acknowledged_at"] = by, at
+        if state == "resolved" and current["resolved_at"] is None:
+            updates["resolved_by"], updates["resolved_at"] = by, at
+        if updates:
+            self.update_alarm(alarm_id, **updates)
+            changed = True
+        result = self.alarm(alarm_id)
+        assert result is not None  # noqa: S101 - exists
+        return result, changed
+
+    def update_alarm(self, alarm_id: str, **fields: Any) -> None:
+        """Set columns of one alarm (names are checked against the schema)."""
+        bad = set(fields) - set(ALARM_COLUMNS)
+        if bad:
+            raise StoreError(f"unknown alarm columns: {sorted(bad)}")
+        assignments = ", ".join(f"{name} = ?" for name in fields)
+        self.db.execute(f"UPDATE alarms SET {assignments} WHERE alarm_id = ?",  # noqa: S608
+                        (*fields.values(), alarm_id))
+
+    # ------------------------------------------------------------------- audit
+
+    def audit(self, user: str, action: str, target: str, outcome: str, detail: str = "",
+              *, now: float | None = None) -> None:
+        """Record one guard action and commit at once (the trail must survive a crash)."""
+        self.db.execute("INSERT INTO audit(at, user, action, target, outcome, detail)"
+                        " VALUES (?,?,?,?,?,?)",
+                        (now if now is not None else time.time(), user, action, target, outcome,
+                         detail))
+        self.db.commit()
+
+    def audit_log(self, limit: int = 200, user: str | None = None) -> list[dict[str, Any]]:
+        """Newest audit entries first."""
+        sql, args = "SELECT * FROM audit", list[Any]()
+        if user:
+            sql += " WHERE user = ?"
+            args.append(user)
+        sql += " ORDER BY id DESC LIMIT ?"
+        args.append(str(limit))
+        return [dict(r) for r in self.db.execute(sql, args)]
+
+    # --------------------------------------------------------------- retention
+
+    def prune(self, older_than: float) -> int:
+        """Delete events, resolved alarms and audit entries older than `older_than`."""
+        n = self.db.execute("DELETE FROM events WHERE received_at < ?", (older_than,)).rowcount
+        self.db.execute("DELETE FROM alarms WHERE state = 'resolved' AND received_at < ?",
+                        (older_than,))
+        self.db.execute("DELETE FROM audit WHERE at < ?", (older_than,))
+        self.db.commit()
+        return int(n)
+
+
+def _ts(event: Event) -> str:
+    return format_ts(event.ts)
+
+
+def _alarm_dict(row: sqlite3.Row) -> dict[str, Any]:
+    data = {name: row[name] for name in ALARM_COLUMNS}
+    data["test"] = bool(data["test"])
+    data["location"] = json.loads(data["location"] or "{}")
+    return data

@@ -1,0 +1,1 @@
+"""The guard station's web side: Starlette app, login, API, SSE, pages."""

@@ -1,0 +1,303 @@
+"""The JSON API (contract section 5): read the picture, act on alarms and offices, stream.
+
+Every route needs a user (session cookie, or HTTP Basic for scripts); POSTs
+from a browser session need the CSRF token, Basic-authenticated ones do not
+(no ambient credentials to abuse). Bad input gets a 4xx with
+`{"error": "..."}`; nothing a client sends can crash the station.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, get_args
+
+from sse_starlette.sse import EventSourceResponse
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from controller.guard.web.auth import (
+    LockedOut,
+    User,
+    basic_credentials,
+    check_csrf,
+    csrf_token,
+    current_user,
+)
+from controller.guard.web.openapi import OPENAPI
+from controller.protocol import OFFICE_ID_PATTERN, EventType, format_ts
+
+if TYPE_CHECKING:
+    from controller.guard.service import GuardService
+
+Handler = Callable[[Request, User], Awaitable[Response]]
+EVENT_TYPES = frozenset(get_args(EventType))
+MAX_LIMIT = 10_000
+SSE_PING_S = 15
+
+
+class BadRequestError(Exception):
+    """Client error; the message goes back in the JSON body."""
+
+
+def error(status: int, message: str, **extra: Any) -> JSONResponse:
+    """A JSON error answer."""
+    return JSONResponse({"error": message, **extra}, status_code=status)
+
+
+def svc(request: Request) -> GuardService:
+    """The service behind the app."""
+    service: GuardService = request.app.state.service
+    return service
+
+
+def api(handler: Handler, *, write: bool = False, admin: bool = False
+        ) -> Callable[[Request], Awaitable[Response]]:
+    """Authenticate (session or Basic), check CSRF on session POSTs, roles, and 400s."""
+
+    async def endpoint(request: Request) -> Response:  # noqa: PLR0911
+        basic = basic_credentials(request)
+        if basic is not None:
+            try:
+                user = await request.app.state.auth.verify(basic[0], basic[1], "basic")
+            except LockedOut as exc:
+                return error(429, "too many failed logins; try again later",
+                             retry_after_s=round(exc.retry_after))
+            if user is None:
+                return JSONResponse({"error": "wrong user name or password"}, status_code=401,
+                                    headers={"WWW-Authenticate": 'Basic realm="officesec"'})
+            request.state.user = user
+        else:
+            user = current_user(request)
+            if user is None:
+                return JSONResponse({"error": "not logged in"}, status_code=401,
+                                    headers={"WWW-Authenticate": 'Basic realm="officesec"'})
+            if write and not await check_csrf(request):
+                return error(403, "CSRF token missing or invalid (send X-CSRF-Token)")
+        if admin and user.role != "admin":
+            return error(403, "this action needs the admin role")
+        try:
+            return await handler(request, user)
+        except BadRequestError as exc:
+            return error(400, str(exc))
+
+    endpoint.__name__ = handler.__name__
+    endpoint.__doc__ = handler.__doc__
+    return endpoint
+
+
+# ----------------------------------------------------------------- parsing
+
+
+def _alarm_id(request: Request) -> str:
+    raw = request.path_params["alarm_id"]
+    try:
+        return str(uuid.UUID(raw))
+    except ValueError:
+        raise BadRequestError(f"alarm_id: not a UUID: {raw[:60]!r}") from None
+
+
+def _office_id(value: str, name: str = "office") -> str:
+    import re  # noqa: PLC0415
+
+    if not re.fullmatch(OFFICE_ID_PATTERN, value):
+        raise BadRequestError(f"{name}: must be 1-32 characters of a-z, 0-9 and '-'")
+    return value
+
+
+def _event_filters(request: Request) -> dict[str, Any]:
+    q = request.query_params
+    unknown = set(q.keys()) - {"office", "since", "limit", "type"}
+    if unknown:
+        raise BadRequestError(f"unknown query parameter: {sorted(unknown)[0][:40]}")
+    out: dict[str, Any] = {"limit": 100}
+    if q.get("office"):
+        out["office"] = _office_id(q["office"])
+    if q.get("since"):
+        try:
+            when = datetime.fromisoformat(q["since"])
+        except ValueError:
+            raise BadRequestError("since: not an ISO-8601 timestamp") from None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        out["since"] = format_ts(when)
+    if q.get("type"):
+        if q["type"] not in EVENT_TYPES:
+            raise BadRequestError(f"type: unknown event type {q['type'][:40]!r}")
+        out["type_"] = q["type"]
+    if q.get("limit"):
+        try:
+            limit = int(q["limit"])
+        except ValueError:
+            raise BadRequestError("limit: not an integer") from None
+        if not 1 <= limit <= MAX_LIMIT:
+            raise BadRequestError(f"limit: must be between 1 and {MAX_LIMIT}")
+        out["limit"] = limit
+    return out
+
+
+async def _json_body(request: Request) -> dict[str, Any]:
+    body = await request.body()
+    if not body:
+        return {}
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequestError("body: not valid JSON") from None
+    if not isinstance(data, dict):
+        raise BadRequestError("body: must be a JSON object")
+    return data
+
+
+# ------------------------------------------------------------------ routes
+
+
+async def healthz(request: Request) -> Response:
+    """Broker and store status; no login needed (for monitoring)."""
+    return JSONResponse(svc(request).health())
+
+
+async def me(request: Request, user: User) -> Response:
+    """Who is logged in, and the CSRF token for scripts running in the page."""
+    return JSONResponse({"name": user.name, "role": user.role, "csrf": csrf_token(request)})
+
+
+async def offices(request: Request, _user: User) -> Response:
+    """Every known or expected office."""
+    return JSONResponse(svc(request).offices())
+
+
+async def alarms(request: Request, _user: User) -> Response:
+    """Alarms, newest first; `open=true` for the open ones only."""
+    flag = request.query_params.get("open", "false").lower()
+    if flag not in ("true", "false", "1", "0", "yes", "no"):
+        raise BadRequestError("open: must be true or false")
+    return JSONResponse(svc(request).store.alarms(open_only=flag in ("true", "1", "yes")))
+
+
+async def events(request: Request, _user: User) -> Response:
+    """Stored events, newest first."""
+    return JSONResponse(svc(request).store.events(**_event_filters(request)))
+
+
+CSV_FIELDS = ("ts", "office", "seq", "type", "test", "alarm_id", "by", "source", "seconds",
+              "reason", "presses", "id", "received_at")
+
+
+async def events_csv(request: Request, _user: User) -> Response:
+    """The same events as CSV (for reports)."""
+    rows = svc(request).store.events(**_event_filters(request))
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=CSV_FIELDS, extrasaction="ignore")
+    writer.writeheader()
+    for row in rows:
+        # neutralise spreadsheet formulas in text coming from the field
+        writer.writerow({k: _csv_safe(row.get(k)) for k in CSV_FIELDS})
+    return Response(buf.getvalue(), media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": 'attachment; filename="events.csv"'})
+
+
+def _csv_safe(value: Any) -> Any:
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
+        return "'" + value
+    return value
+
+
+async def ack(request: Request, user: User) -> Response:
+    """Acknowledge: signed `ack` to the office, answered once it confirmed."""
+    status, body = await svc(request).actions.alarm_command(_alarm_id(request), "ack", user.name)
+    return JSONResponse(body, status_code=status)
+
+
+async def resolve(request: Request, user: User) -> Response:
+    """Resolve: signed `resolve` to the office, answered once it confirmed."""
+    status, body = await svc(request).actions.alarm_command(_alarm_id(request), "resolve",
+                                                            user.name)
+    return JSONResponse(body, status_code=status)
+
+
+def _office_action(cmd: Any) -> Handler:
+    async def handler(request: Request, user: User) -> Response:
+        office = _office_id(request.path_params["office_id"], "office_id")
+        status, body = await svc(request).actions.office_command(office, cmd, user.name)
+        return JSONResponse(body, status_code=status)
+
+    handler.__name__ = f"office_{cmd}"
+    handler.__doc__ = f"Signed `{cmd}` to one office, answered once it confirmed."
+    return handler
+
+
+async def site_lockdown(request: Request, user: User) -> Response:
+    """Lock down (or lift) a whole site: body `{"site": "...", "on": true}`."""
+    data = await _json_body(request)
+    site, on = data.get("site"), data.get("on")
+    if not isinstance(site, str) or not site or len(site) > 200:
+        raise BadRequestError("site: required, a non-empty string")
+    if not isinstance(on, bool):
+        raise BadRequestError("on: required, true or false")
+    status, body = await svc(request).actions.site_lockdown(site, on, user.name)
+    return JSONResponse(body, status_code=status)
+
+
+async def selftest_report(request: Request, _user: User) -> Response:
+    """The last scheduled drill round: which offices did not answer."""
+    return JSONResponse(svc(request).selftest.report())
+
+
+async def selftest_run(request: Request, user: User) -> Response:
+    """Run a drill round now (admin)."""
+    service = svc(request)
+    service.store.audit(user.name, "selftest", "all", "started")
+    return JSONResponse(await service.selftest.run())
+
+
+async def audit(request: Request, _user: User) -> Response:
+    """The audit trail, newest first (admin)."""
+    return JSONResponse(svc(request).store.audit_log())
+
+
+async def stream(request: Request, _user: User) -> Response:
+    """Server-sent events: a snapshot first, then every change, live."""
+    service = svc(request)
+    hub = service.hub
+    sub = hub.subscribe()
+    snapshot = {"id": str(hub.last_id),
+                "data": json.dumps({"kind": "snapshot",
+                                    "data": {"offices": service.offices(),
+                                             "alarms": service.store.alarms(open_only=True)}},
+                                   separators=(",", ":"), default=str)}
+    return EventSourceResponse(hub.stream(sub, [snapshot]), ping=SSE_PING_S, send_timeout=10,
+                               headers={"Cache-Control": "no-store"})
+
+
+async def openapi(_request: Request, _user: User) -> Response:
+    """The OpenAPI description of this API."""
+    return JSONResponse(OPENAPI)
+
+
+routes = [
+    Route("/healthz", healthz, methods=["GET"]),
+    Route("/api/openapi.json", api(openapi), methods=["GET"]),
+    Route("/api/me", api(me), methods=["GET"]),
+    Route("/api/offices", api(offices), methods=["GET"]),
+    Route("/api/alarms", api(alarms), methods=["GET"]),
+    Route("/api/events", api(events), methods=["GET"]),
+    Route("/api/events.csv", api(events_csv), methods=["GET"]),
+    Route("/api/alarms/{alarm_id}/ack", api(ack, write=True), methods=["POST"]),
+    Route("/api/alarms/{alarm_id}/resolve", api(resolve, write=True), methods=["POST"]),
+    Route("/api/stream", api(stream), methods=["GET"]),
+    Route("/api/offices/{office_id}/test", api(_office_action("test"), write=True),
+          methods=["POST"]),
+    *[Route(f"/api/offices/{{office_id}}/{cmd}", api(_office_action(cmd), write=True,
+                                                     admin=True), methods=["POST"])
+      for cmd in ("lockdown", "lift_lockdown", "release")],
+    Route("/api/lockdown", api(site_lockdown, write=True, admin=True), methods=["POST"]),
+    Route("/api/selftest", api(selftest_report), methods=["GET"]),
+    Route("/api/selftest", api(selftest_run, write=True, admin=True), methods=["POST"]),
+    Route("/api/audit", api(audit, admin=True), methods=["GET"]),
+]

@@ -1,0 +1,79 @@
+"""A hand-written OpenAPI 3.1 description of the guard station's API (for clients and fuzzers)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+_ERR = {"description": "error", "content": {"application/json": {"schema": {
+    "$ref": "#/components/schemas/Error"}}}}
+_JSON = {"description": "OK", "content": {"application/json": {"schema": {"type": "object"}}}}
+_LIST = {"description": "OK", "content": {"application/json": {"schema": {"type": "array",
+                                                                          "items": {}}}}}
+_UUID = {"name": "alarm_id", "in": "path", "required": True,
+         "schema": {"type": "string", "format": "uuid"}}
+_OFFICE = {"name": "office_id", "in": "path", "required": True,
+           "schema": {"type": "string", "pattern": "^[a-z0-9-]{1,32}$"}}
+_COMMAND_ANSWERS = {"200": _JSON, "400": _ERR, "401": _ERR, "403": _ERR, "404": _ERR,
+                    "409": _ERR, "503": _ERR, "504": _ERR}
+_EVENT_FILTERS = [
+    {"name": "office", "in": "query", "schema": {"type": "string",
+                                                 "pattern": "^[a-z0-9-]{1,32}$"}},
+    {"name": "since", "in": "query", "schema": {"type": "string", "format": "date-time"}},
+    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1,
+                                                "maximum": 10000}},
+    {"name": "type", "in": "query", "schema": {"type": "string"}},
+]
+
+
+def _post(summary: str, params: list[dict[str, Any]], body: bool = False) -> dict[str, Any]:
+    op: dict[str, Any] = {"summary": summary, "parameters": params, "responses": _COMMAND_ANSWERS,
+                          "security": [{"basic": []}, {"session": []}]}
+    if body:
+        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": {
+            "type": "object", "required": ["site", "on"], "additionalProperties": False,
+            "properties": {"site": {"type": "string", "minLength": 1},
+                           "on": {"type": "boolean"}}}}}}
+    return {"post": op}
+
+
+def _get(summary: str, params: list[dict[str, Any]] | None = None,
+         answer: dict[str, Any] = _JSON) -> dict[str, Any]:
+    return {"get": {"summary": summary, "parameters": params or [],
+                    "responses": {"200": answer, "400": _ERR, "401": _ERR},
+                    "security": [{"basic": []}, {"session": []}]}}
+
+
+OPENAPI: dict[str, Any] = {
+    "openapi": "3.1.0",
+    "info": {"title": "officesec guard station", "version": "1"},
+    "components": {
+        "securitySchemes": {"basic": {"type": "http", "scheme": "basic"},
+                            "session": {"type": "apiKey", "in": "cookie",
+                                        "name": "officesec_session"}},
+        "schemas": {"Error": {"type": "object", "required": ["error"],
+                              "properties": {"error": {"type": "string"}}}},
+    },
+    "paths": {
+        "/healthz": {"get": {"summary": "broker and store status (no login)",
+                             "responses": {"200": _JSON}}},
+        "/api/me": _get("the logged-in user and a CSRF token"),
+        "/api/offices": _get("every known or expected office", answer=_LIST),
+        "/api/alarms": _get("alarms, newest first", [
+            {"name": "open", "in": "query", "schema": {"type": "boolean"}}], _LIST),
+        "/api/events": _get("stored events, newest first", _EVENT_FILTERS, _LIST),
+        "/api/events.csv": _get("stored events as CSV", _EVENT_FILTERS,
+                                {"description": "CSV", "content": {"text/csv": {}}}),
+        "/api/stream": _get("server-sent events: {kind, data} per message",
+                            answer={"description": "event stream",
+                                    "content": {"text/event-stream": {}}}),
+        "/api/selftest": {**_get("last drill round"), **_post("run a drill round now", [])},
+        "/api/audit": _get("audit trail (admin)", answer=_LIST),
+        "/api/alarms/{alarm_id}/ack": _post("acknowledge (waits for the office)", [_UUID]),
+        "/api/alarms/{alarm_id}/resolve": _post("resolve (waits for the office)", [_UUID]),
+        "/api/offices/{office_id}/test": _post("drill one office", [_OFFICE]),
+        "/api/offices/{office_id}/lockdown": _post("lock down one office (admin)", [_OFFICE]),
+        "/api/offices/{office_id}/lift_lockdown": _post("lift lockdown (admin)", [_OFFICE]),
+        "/api/offices/{office_id}/release": _post("remote door release (admin)", [_OFFICE]),
+        "/api/lockdown": _post("site-wide lockdown (admin)", [], body=True),
+    },
+}
