@@ -207,6 +207,7 @@ def _banner(layout: DemoLayout, url: str) -> list[str]:
         *(f"login:   {u.name} / {u.password}  ({u.role})" for u in layout.users),
         f"offices: {len(layout.offices)} simulated ({', '.join(o.id for o in layout.offices)});"
         " use the simulator panel on the dashboard to press their buttons",
+        f"files:   {layout.root} (configs, stores, logs; removed on exit)",
         "Press Ctrl-C to stop.",
     ]
     return lines

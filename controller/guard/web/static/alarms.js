@@ -118,10 +118,10 @@ const Alarms = (function () {
       el("p", { class: "alarm-status" }),
       el("p", { class: "alarm-cmd", "aria-live": "polite" }),
       el("div", { class: "alarm-actions" },
-        el("button", { class: "btn ack", type: "button", text: "Acknowledge" }),
-        el("button", { class: "btn resolve", type: "button", text: "Resolve" })));
-    card.querySelector(".ack").addEventListener("click", (e) => command(card._alarm, "ack", e.currentTarget));
-    card.querySelector(".resolve").addEventListener("click", (e) => command(card._alarm, "resolve", e.currentTarget));
+        el("button", { class: "btn ack-btn", type: "button", text: "Acknowledge" }),
+        el("button", { class: "btn resolve-btn", type: "button", text: "Resolve" })));
+    card.querySelector(".ack-btn").addEventListener("click", (e) => command(card._alarm, "ack", e.currentTarget));
+    card.querySelector(".resolve-btn").addEventListener("click", (e) => command(card._alarm, "resolve", e.currentTarget));
     return card;
   }
 
@@ -152,8 +152,8 @@ const Alarms = (function () {
     line.textContent = cmd ? cmd.text : "";
     line.className = "alarm-cmd" + (cmd ? " " + cmd.status : "");
     const pending = !!(mine && mine.status === "pending");
-    const ack = card.querySelector(".ack");
-    const resolve = card.querySelector(".resolve");
+    const ack = card.querySelector(".ack-btn");
+    const resolve = card.querySelector(".resolve-btn");
     ack.classList.toggle("hidden", acked);
     ack.disabled = pending;
     resolve.classList.toggle("hidden", !acked);

@@ -100,7 +100,9 @@ const Offices = (function () {
     card.querySelector(".label").textContent = loc.label || o.id;
     card.querySelector(".where").textContent = [o.id, loc.floor && "Floor " + loc.floor, loc.room && "Room " + loc.room]
       .filter(Boolean).join(" \u00b7 ");
-    card.querySelector(".status").textContent = LABELS[st.primary];
+    const acked = (o.open_alarm && o.open_alarm.state === "acknowledged") || o.alarm_state === "acknowledged";
+    card.querySelector(".status").textContent = LABELS[st.primary] +
+      ((st.primary === "alarm" || st.primary === "drill") && acked ? " \u2014 acknowledged" : "");
     const facts = [];
     if (o.door) facts.push("door " + o.door);
     if (o.contact && o.contact !== "unknown") facts.push(o.contact);
