@@ -69,6 +69,13 @@ class Driver:
     def tick(self, at: float) -> list[Effect]:
         return self._do(Tick(at, wall(at)))
 
+    def run_until(self, at: float) -> list[Effect]:
+        """Tick at every deadline up to `at`, as the daemon does; all effects in order."""
+        out: list[Effect] = []
+        while (due := self.m.next_deadline()) is not None and due <= at:
+            out += self.tick(due)
+        return out
+
     def cmd(self, name: str, at: float, alarm_id: str | None = None, by: str = "guard-1",
             nonce: str = "", uid: str = "") -> list[Effect]:
         return self._do(CommandIn(name, by, nonce or new_id(), at, wall(at),  # type: ignore[arg-type]
