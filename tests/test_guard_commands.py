@@ -1,0 +1,130 @@
+"""Signed commands from the guard station: confirmation by nonce, 504, 409, 503, roles."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from controller.signing import keygen
+from tests.broker import Mosquitto
+from tests.guard_proc import GuardProc, wait_for
+from tests.office_sim import OfficeSim
+
+
+@pytest.fixture
+def guard(tmp_path: Path, broker: Mosquitto) -> Iterator[GuardProc]:
+    g = GuardProc(tmp_path / "guard", broker.port,
+                  security={"command_timeout_s": 1}).start()
+    try:
+        yield g
+    finally:
+        g.close()
+
+
+def _alarm(guard: GuardProc, sim: OfficeSim) -> str:
+    event = sim.press()
+    alarm_id = str(event.alarm_id)
+    wait_for(lambda: any(a["alarm_id"] == alarm_id for a in guard.alarms()), what="alarm")
+    return alarm_id
+
+
+def test_ack_and_resolve_are_confirmed_by_the_office(guard: GuardProc, broker: Mosquitto) -> None:
+    sim = OfficeSim(broker.port, public_key=guard.public_key)
+    try:
+        alarm_id = _alarm(guard, sim)
+        resp = guard.client.post(f"/api/alarms/{alarm_id}/ack")
+        assert resp.status_code == 200, resp.text
+        body = resp.json()
+        assert body["command"]["status"] == "confirmed"
+        assert body["alarm"]["state"] == "acknowledged"
+        assert body["alarm"]["acknowledged_by"] == "alice"
+        assert body["alarm"]["command_status"] == "confirmed by the office"
+        (ack,) = sim.wait_commands("ack")
+        assert ack.by == "alice" and str(ack.alarm_id) == alarm_id and ack.sig
+        assert sim.rejections == []
+        resp = guard.client.post(f"/api/alarms/{alarm_id}/resolve")
+        assert resp.status_code == 200, resp.text
+        assert resp.json()["alarm"]["state"] == "resolved"
+        assert guard.alarms() == []
+        resp = guard.client.post(f"/api/alarms/{alarm_id}/ack")
+        assert resp.status_code == 409
+        audit = guard.admin.get("/api/audit").json()
+        assert [a["action"] for a in audit][:3] == ["alarm_ack", "alarm_resolve", "alarm_ack"]
+    finally:
+        sim.close()
+
+
+def test_ack_without_answer_is_a_504(guard: GuardProc, broker: Mosquitto) -> None:
+    sim = OfficeSim(broker.port, public_key=guard.public_key, answer=False)
+    try:
+        alarm_id = _alarm(guard, sim)
+        resp = guard.client.post(f"/api/alarms/{alarm_id}/ack")
+        assert resp.status_code == 504
+        assert "error" in resp.json()
+        alarm = guard.alarms()[0]
+        assert alarm["state"] == "active"
+        assert alarm["guard_ack_by"] == "alice"
+        assert alarm["command_status"].startswith("no confirmation")
+    finally:
+        sim.close()
+
+
+def test_wrongly_signed_command_is_rejected_409(guard: GuardProc, broker: Mosquitto,
+                                               tmp_path: Path) -> None:
+    _, other_pub = keygen(tmp_path / "other")
+    sim = OfficeSim(broker.port, public_key=other_pub)
+    try:
+        alarm_id = _alarm(guard, sim)
+        resp = guard.client.post(f"/api/alarms/{alarm_id}/ack")
+        assert resp.status_code == 409
+        assert "bad_signature" in resp.json()["error"]
+        assert sim.rejections == ["bad_signature"]
+    finally:
+        sim.close()
+
+
+def test_without_signing_key_ack_is_recorded_and_503(tmp_path: Path, broker: Mosquitto) -> None:
+    guard = GuardProc(tmp_path / "g", broker.port, signing=False).start()
+    sim = OfficeSim(broker.port)
+    try:
+        alarm_id = _alarm(guard, sim)
+        resp = guard.client.post(f"/api/alarms/{alarm_id}/ack")
+        assert resp.status_code == 503
+        assert "cannot be signed" in resp.json()["error"]
+        assert guard.alarms()[0]["guard_ack_by"] == "alice"
+        assert sim.commands == []
+    finally:
+        sim.close()
+        guard.close()
+
+
+def test_office_commands_and_roles(guard: GuardProc, broker: Mosquitto) -> None:
+    sim = OfficeSim(broker.port, public_key=guard.public_key).start_heartbeat()
+    try:
+        wait_for(lambda: guard.office("eg-101")["online"], what="office online")
+        resp = guard.client.post("/api/offices/eg-101/test")
+        assert resp.status_code == 200, resp.text
+        alarm_id = resp.json()["alarm_id"]
+        alarm = wait_for(lambda: [a for a in guard.alarms() if a["alarm_id"] == alarm_id],
+                         what="drill alarm")[0]
+        assert alarm["test"] is True
+        assert guard.client.post("/api/offices/eg-101/lockdown").status_code == 403
+        resp = guard.admin.post("/api/offices/eg-101/lockdown")
+        assert resp.status_code == 200, resp.text
+        assert resp.json()["command"]["event"]["type"] == "lockdown_on"
+        resp = guard.admin.post("/api/offices/eg-101/release")
+        assert resp.status_code == 409
+        assert "remote_release_not_allowed" in resp.json()["error"]
+        resp = guard.admin.post("/api/lockdown", json={"site": "Jobcenter Test", "on": False})
+        assert resp.status_code == 200, resp.text
+        assert resp.json()["results"]["eg-101"]["status"] == "confirmed"
+        assert guard.admin.post("/api/lockdown", json={"site": "Nowhere", "on": True}
+                                ).status_code == 404
+        assert guard.admin.post("/api/lockdown", json={"site": "x"}).status_code == 400
+        assert guard.admin.post("/api/lockdown", content=b"[1]").status_code == 400
+        assert guard.client.post("/api/offices/nope-1/test").status_code == 404
+        assert guard.client.post("/api/offices/BAD!/test").status_code in (400, 404)
+    finally:
+        sim.close()
