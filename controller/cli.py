@@ -23,6 +23,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "keygen": ("controller.cli", "keygen", "create the guard station's command-signing keys"),
     "provision": ("controller.provision", "main", "write configs and credentials for a fleet"),
     "selftest": ("controller.selftest", "main", "check the wiring and the broker on a Pi"),
+    "relay-off": ("controller.selftest", "relay_off",
+                  "drive the door relay to its de-energised (locked) level, then exit"),
 }
 
 
@@ -36,7 +38,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _arguments(name: str, p: argparse.ArgumentParser) -> None:
-    if name in ("run", "guard"):
+    if name in ("run", "guard", "relay-off"):
         p.add_argument("--config", required=True, type=Path, help="TOML config file")
     elif name == "check-config":
         p.add_argument("file", type=Path, help="office or guard TOML config")
