@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
+import signal
 import sys
+from collections.abc import Iterator
 
 import structlog
 
@@ -47,7 +50,20 @@ def main(args: argparse.Namespace) -> int:
         return EXIT_CONFIG if isinstance(exc, ConfigError) else EXIT_FAILURE
     app = create_app(service)
     tls = cfg.guard.tls_cert is not None
-    server = uvicorn.Server(uvicorn.Config(
+    class Server(uvicorn.Server):
+        """uvicorn re-raises SIGTERM after shutting down; we want a clean exit 0 instead."""
+
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            old = {sig: signal.signal(sig, self.handle_exit)
+                   for sig in (signal.SIGINT, signal.SIGTERM)}
+            try:
+                yield
+            finally:
+                for sig, handler in old.items():
+                    signal.signal(sig, handler)
+
+    server = Server(uvicorn.Config(
         app, host=cfg.guard.listen_host, port=cfg.guard.listen_port, log_config=None,
         access_log=False, lifespan="on", timeout_graceful_shutdown=1,
         ssl_certfile=cfg.guard.tls_cert, ssl_keyfile=cfg.guard.tls_key,
