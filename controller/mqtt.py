@@ -20,6 +20,7 @@ import structlog
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
+from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from controller.config import MqttCfg
 
@@ -149,7 +150,10 @@ class MqttLink:
             self.connects += 1
             client.publish(self.will_topic, b"online", qos=1, retain=True)
             if self.subscriptions:
-                client.subscribe([(t, 1) for t in self.subscriptions])
+                # v5: see the retain flag as published, so a command published with
+                # retain=true is recognised (and ignored) even when delivered live
+                opts: Any = (SubscribeOptions(qos=1, retainAsPublished=True) if self.v5 else 1)
+                client.subscribe([(t, opts) for t in self.subscriptions])
             log.info("mqtt_connected", host=self.cfg.host, port=self.cfg.port,
                      connects=self.connects)
             self._on_connected_cb()

@@ -31,8 +31,9 @@ def write_toml(path: Path, sections: dict[str, dict[str, Any]]) -> Path:
     return path
 
 
-def office_sections(workdir: Path, port: int, office: str = "eg-101",
+def office_sections(workdir: Path, port: int, office_id: str = "eg-101",
                     **overrides: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    office = office_id
     sections: dict[str, dict[str, Any]] = {
         "office": {"id": office, "site": "Jobcenter Test", "building": "Haus A", "floor": "EG",
                    "room": office.split("-")[-1], "label": f"Beratung {office}"},
@@ -50,8 +51,9 @@ def office_sections(workdir: Path, port: int, office: str = "eg-101",
 class OfficeProc:
     """One `officesec run` subprocess; its JSON log lines go to a file."""
 
-    def __init__(self, workdir: Path, port: int, office: str = "eg-101",
+    def __init__(self, workdir: Path, port: int, office_id: str = "eg-101",
                  **overrides: dict[str, Any]) -> None:
+        office = office_id
         self.workdir = workdir
         workdir.mkdir(parents=True, exist_ok=True)
         self.office = office

@@ -52,8 +52,8 @@ class Probe:
             self.cond.notify_all()
 
     def start(self, timeout: float = 5.0) -> Probe:
-        from paho.mqtt.properties import Properties
         from paho.mqtt.packettypes import PacketTypes
+        from paho.mqtt.properties import Properties
 
         props = None
         if self.persistent:
@@ -96,7 +96,9 @@ class Probe:
             if not m.topic.endswith("/event"):
                 continue
             ev = m.json()
-            if (office is None or ev["office"] == office) and (etype is None or ev["type"] == etype):
+            if office is not None and ev["office"] != office:
+                continue
+            if etype is None or ev["type"] == etype:
                 out.append(ev)
         return out
 
