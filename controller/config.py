@@ -147,8 +147,9 @@ class HardwareCfg(Section):
     neighbor_led_on_s: float = Field(0.2, gt=0, le=10)
     neighbor_led_off_s: float = Field(1.8, gt=0, le=10)
 
-    PIN_KEYS: ClassVar[tuple[str, ...]] = ("panic_pin", "release_pin", "relay_pin", "door_pin", "rex_pin", "ack_led_pin",
-                "neighbor_led_pin")
+    PIN_KEYS: ClassVar[tuple[str, ...]] = (
+        "panic_pin", "release_pin", "relay_pin", "door_pin", "rex_pin", "ack_led_pin",
+        "neighbor_led_pin")
 
     @model_validator(mode="after")
     def _distinct(self) -> HardwareCfg:

@@ -33,7 +33,7 @@ class Mosquitto:
         self.dir = Path(workdir or tempfile.mkdtemp(prefix="officesec-mq-"))
         self.dir.mkdir(parents=True, exist_ok=True)
         # mosquitto started as root drops to user mosquitto: let it write here
-        os.chmod(self.dir, 0o777)
+        os.chmod(self.dir, 0o777)  # noqa: S103 - a private temp dir of the test
         self.port = port or free_port()
         self.host = "127.0.0.1"
         self.persistence = persistence
