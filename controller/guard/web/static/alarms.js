@@ -190,7 +190,9 @@ const Alarms = (function () {
 
   const banner = document.getElementById("sound-banner");
   if (banner) banner.querySelector("button").addEventListener("click", () => Sound.unlock());
-  document.addEventListener("pointerdown", () => { if (!Sound.ready()) Sound.unlock(); }, true);
+  // "click", not "pointerdown": hiding the banner between press and release would shift the
+  // page under the pointer and the guard's click would miss its button
+  document.addEventListener("click", () => { if (!Sound.ready()) Sound.unlock(); }, true);
   document.addEventListener("keydown", () => { if (!Sound.ready()) Sound.unlock(); }, true);
   Sound.updateBanner();
   Sound.apply();

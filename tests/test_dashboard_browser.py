@@ -1,0 +1,233 @@
+"""The guard dashboard in a real browser against a real guard station and real offices.
+
+One stack per module (Mosquitto, `officesec guard`, three `officesec run` with
+mock pins); each test uses its own office so that alarms never interfere.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.test_dashboard_support import (
+    UI_TIMEOUT_MS,
+    Stack,
+    launch,
+    login,
+    need_chromium,
+    publish_sim,
+    start_stack,
+    wait_for,
+)
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    need_chromium()
+    running = start_stack(tmp_path_factory.mktemp("dash"), offices=3)
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture(scope="module")
+def browser(stack: Stack) -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        chromium = launch(pw)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+def screen(browser: Any, stack: Stack, user: str, **ctx: Any) -> Any:
+    """A logged-in dashboard in its own browser context (its own cookies, like another PC)."""
+    page = browser.new_context(**ctx).new_page()
+    page.set_default_timeout(UI_TIMEOUT_MS)
+    login(page, stack.url, user, stack.password(user))
+    page.wait_for_selector("#live.on")
+    page.wait_for_selector(".office[data-office]")
+    return page
+
+
+def resolve_open_alarms(stack: Stack, office: str) -> None:
+    for alarm in stack.api("/api/alarms?open=true"):
+        if alarm["office"] != office:
+            continue
+        if alarm["state"] == "active":
+            stack.api(f"/api/alarms/{alarm['alarm_id']}/ack", method="POST")
+        stack.api(f"/api/alarms/{alarm['alarm_id']}/resolve", method="POST")
+
+
+def test_wrong_password_shows_an_error_and_no_session(browser: Any, stack: Stack):
+    page = browser.new_context().new_page()
+    page.goto(stack.url)
+    assert "/login" in page.url  # the dashboard needs a login
+    page.fill("input[name=username]", "admin")
+    page.fill("input[name=password]", "not-the-password")
+    page.click("button[type=submit]")
+    assert "Wrong user name or password" in page.locator(".login-error").inner_text()
+    page.goto(stack.url)
+    assert "/login" in page.url
+    page.context.close()
+
+
+def test_alarm_appears_live_is_acknowledged_and_every_screen_follows(browser: Any, stack: Stack):
+    office = "eg-101"
+    first = screen(browser, stack, "admin")
+    second = screen(browser, stack, "guard")
+    for page in (first, second):
+        page.evaluate("window.__sameDocument = true")  # gone if the page reloads
+        assert page.locator(".alarm-card").count() == 0
+    first.click("#sound-banner button")  # the one gesture browsers need before audio
+    wait_for(lambda: first.evaluate("document.body.dataset.audio") == "enabled", what="audio")
+
+    publish_sim(stack, office, "panic", "press")
+    publish_sim(stack, office, "panic", "release")
+
+    for page in (first, second):
+        card = page.locator(f'.alarm-card[data-state="active"]:has-text("Beratung 101")')
+        card.wait_for()
+        assert "Jobcenter Demo" in card.inner_text() and "Room 101" in card.inner_text()
+        assert page.evaluate("window.__sameDocument") is True
+        assert "alarm-active" in page.evaluate("document.body.className")
+        page.wait_for_selector(f'.office[data-office="{office}"][data-status="alarm"]')
+    assert first.evaluate("document.body.dataset.sound") == "playing"  # until acknowledged
+    ticker = first.locator(".alarm-card .ticker")
+    before = ticker.inner_text()
+    wait_for(lambda: ticker.inner_text() != before, 5, "time since raised ticks")
+
+    first.locator(".alarm-card .ack-btn").click()
+    first.locator('.alarm-card .alarm-cmd.confirmed:has-text("confirmed by the office")').wait_for()
+    wait_for(lambda: first.evaluate("document.body.dataset.sound") == "off", 5, "sound stops")
+    # the other guard's screen follows without a reload
+    acked = second.locator('.alarm-card[data-state="acknowledged"]')
+    acked.wait_for()
+    assert "Acknowledged by admin" in acked.inner_text()
+    assert "alarm-active" not in second.evaluate("document.body.className")
+    assert second.evaluate("window.__sameDocument") is True
+
+    second.locator(".alarm-card .resolve-btn").click()
+    for page in (first, second):
+        page.locator(".alarm-card").wait_for(state="detached")
+        page.wait_for_selector(f'.office[data-office="{office}"][data-status="online"]')
+        page.context.close()
+
+
+def test_drill_is_shown_as_a_drill_not_as_an_alarm(browser: Any, stack: Stack):
+    office = "eg-102"
+    page = screen(browser, stack, "guard")
+    drill = page.locator(f'.office[data-office="{office}"] .drill-btn')
+    drill.click()
+    assert "Start drill?" in drill.inner_text()  # two steps: no accidental drills
+    drill.click()
+    card = page.locator(".alarm-card.drill")
+    card.wait_for()
+    assert "DRILL" in card.locator(".badge.kind").inner_text()
+    classes = page.evaluate("document.body.className")
+    assert "drill-active" in classes and "alarm-active" not in classes
+    page.wait_for_selector(f'.office[data-office="{office}"][data-status="drill"]')
+    resolve_open_alarms(stack, office)
+    card.wait_for(state="detached")
+    page.context.close()
+
+
+def test_lockdown_controls_only_for_admins(browser: Any, stack: Stack):
+    office = "eg-103"
+    guard = screen(browser, stack, "guard")
+    assert guard.locator(".lockdown-btn").count() == 0
+    assert guard.locator(".site-lockdown").count() == 0
+    guard.context.close()
+    admin = screen(browser, stack, "admin")
+    admin.wait_for_selector(".site-lockdown")
+    button = admin.locator(f'.office[data-office="{office}"] .lockdown-btn')
+    button.click()
+    button.click()
+    admin.wait_for_selector(f'.office[data-office="{office}"][data-status="lockdown"]')
+    lift = admin.locator(f'.office[data-office="{office}"] .lift-btn')
+    lift.click()
+    lift.click()
+    admin.wait_for_selector(f'.office[data-office="{office}"][data-status="online"]')
+    admin.context.close()
+
+
+def test_event_log_filters_and_csv_export(browser: Any, stack: Stack):
+    page = screen(browser, stack, "guard")
+    for office in ("eg-101", "eg-102"):
+        publish_sim(stack, office, "door", "open")
+        publish_sim(stack, office, "door", "close")
+    wait_for(lambda: len(stack.api("/api/events?type=door_closed")) >= 2, what="door events")
+    page.goto(stack.url + "events")
+    page.select_option("select[name=office]", "eg-101")
+    page.select_option("select[name=type]", "door_opened")
+    page.click("#filters button[type=submit]")
+    page.wait_for_url("**/events?*office=eg-101*")
+    rows = page.locator("table.events tbody tr")
+    assert rows.count() >= 1
+    for text in rows.all_inner_texts():
+        assert "eg-101" in text and "door_opened" in text
+    href = page.locator("#csv-link").get_attribute("href") or ""
+    assert "office=eg-101" in href and "type=door_opened" in href
+    answer = page.request.get(stack.url + href.lstrip("/"))
+    assert answer.status == 200
+    table = list(csv.DictReader(io.StringIO(answer.text())))
+    assert table and {r["office"] for r in table} == {"eg-101"}
+    assert {r["type"] for r in table} == {"door_opened"}
+    page.context.close()
+
+
+def test_event_log_shows_new_events_live(browser: Any, stack: Stack):
+    page = screen(browser, stack, "guard")
+    page.goto(stack.url + "events?office=eg-103")
+    page.wait_for_selector("#live.on")
+    publish_sim(stack, "eg-103", "door", "open")
+    page.locator('table.events tbody tr.fresh:has-text("door_opened")').wait_for()
+    publish_sim(stack, "eg-103", "door", "close")
+    page.locator('table.events tbody tr:has-text("door_closed")').wait_for()
+    page.context.close()
+
+
+@pytest.mark.parametrize("width", [768, 1024])
+def test_usable_at_tablet_width(browser: Any, stack: Stack, width: int):
+    page = screen(browser, stack, "admin", viewport={"width": width, "height": 1024})
+    overflow = page.evaluate("document.scrollingElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0
+    ack_target = page.locator(".office .drill-btn").first.bounding_box()
+    assert ack_target is not None and ack_target["height"] >= 36  # touch-sized
+    page.context.close()
+
+
+def test_demo_endpoints_need_csrf_and_valid_input(browser: Any, stack: Stack):
+    page = screen(browser, stack, "guard")
+    no_token = page.request.post(stack.url + "demo/sim/eg-101/panic", data={"value": "press"})
+    assert no_token.status == 403
+    token = page.locator("#page").get_attribute("data-csrf") or ""
+    bad = page.request.post(stack.url + "demo/sim/eg-101/siren", data={"value": "press"},
+                            headers={"X-CSRF-Token": token})
+    assert bad.status == 400 and "unknown simulated input" in bad.json()["error"]
+    outputs = page.request.get(stack.url + "demo/sim/outputs").json()
+    assert set(outputs) == {"eg-101", "eg-102", "eg-103"}
+    page.context.close()
+
+
+def test_pages_need_a_login(stack: Stack, tmp_path: Path):
+    import urllib.error
+    import urllib.request
+
+    for path in ("", "events", "demo/sim/outputs"):
+        req = urllib.request.Request(stack.url + path)  # noqa: S310
+        try:
+            with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310
+                assert "/login" in resp.url  # redirected to the login page
+        except urllib.error.HTTPError as exc:
+            assert exc.code == 401
