@@ -96,7 +96,7 @@ def test_alarm_appears_live_is_acknowledged_and_every_screen_follows(browser: An
     publish_sim(stack, office, "panic", "release")
 
     for page in (first, second):
-        card = page.locator(f'.alarm-card[data-state="active"]:has-text("Beratung 101")')
+        card = page.locator('.alarm-card[data-state="active"]:has-text("Beratung 101")')
         card.wait_for()
         assert "Jobcenter Demo" in card.inner_text() and "Room 101" in card.inner_text()
         assert page.evaluate("window.__sameDocument") is True
@@ -225,9 +225,9 @@ def test_pages_need_a_login(stack: Stack, tmp_path: Path):
     import urllib.request
 
     for path in ("", "events", "demo/sim/outputs"):
-        req = urllib.request.Request(stack.url + path)  # noqa: S310
+        req = urllib.request.Request(stack.url + path)
         try:
-            with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310
+            with urllib.request.urlopen(req, timeout=10) as resp:
                 assert "/login" in resp.url  # redirected to the login page
         except urllib.error.HTTPError as exc:
             assert exc.code == 401

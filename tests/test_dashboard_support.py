@@ -64,15 +64,15 @@ def login(page: Any, base_url: str, user: str, password: str) -> None:
 
 def http_json(url: str, user: str, password: str, method: str = "GET") -> Any:
     token = b64encode(f"{user}:{password}".encode()).decode()
-    req = urllib.request.Request(url, method=method,  # noqa: S310 - local test URL
+    req = urllib.request.Request(url, method=method,
                                  headers={"Authorization": f"Basic {token}"})
-    with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310
+    with urllib.request.urlopen(req, timeout=10) as resp:
         return json.loads(resp.read())
 
 
 def healthy(url: str) -> bool:
     try:
-        with urllib.request.urlopen(url + "healthz", timeout=1) as resp:  # noqa: S310
+        with urllib.request.urlopen(url + "healthz", timeout=1) as resp:
             return resp.status == 200
     except (urllib.error.URLError, OSError):
         return False
@@ -142,6 +142,6 @@ def publish_sim(stack: Stack, office: str, name: str, value: str) -> None:
         subprocess.run([exe, "-h", stack.broker.host, "-p", str(stack.broker.port), "-q", "1",
                         "-t", topic, "-m", value], check=True, timeout=10)
         return
-    import paho.mqtt.publish as publish  # noqa: PLC0415
+    import paho.mqtt.publish as publish
 
     publish.single(topic, value, qos=1, hostname=stack.broker.host, port=stack.broker.port)
