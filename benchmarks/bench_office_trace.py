@@ -1,0 +1,182 @@
+"""Where the time of a panic press goes inside `officesec run` (a diagnosis, not a benchmark).
+
+Runs the real daemon in a child process whose key methods are wrapped to take a
+`time.perf_counter()` mark (CLOCK_MONOTONIC, so it compares across processes)
+without changing what they do. The parent presses the simulated button like
+bench_office.py and prints the median and p90 of every step:
+
+    publish -> paho thread has the sim input -> gpiozero callback queued the edge
+    -> logic thread took it -> event built -> outbox.add -> publish_event
+    -> paho wrote the PUBLISH to the socket -> subscriber has the event
+
+    .venv/bin/python -m benchmarks.bench_office_trace --presses 200
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import json
+import os
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.common import percentile
+
+MARKS: list[tuple[str, float, str]] = []
+STEPS = ["sim_in", "edge_queued", "logic_took", "emit", "outbox_added", "publish_call",
+         "socket_write"]
+
+
+# ------------------------------------------------------------ child process
+
+
+def _wrap(owner: Any, name: str, mark: str, when: Callable[..., bool],
+          after: str | None = None) -> None:
+    original = getattr(owner, name)
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        hit = when(*args, **kwargs)
+        if hit:
+            MARKS.append((mark, time.perf_counter(), threading.current_thread().name))
+        result = original(*args, **kwargs)
+        if hit and after:
+            MARKS.append((after, time.perf_counter(), threading.current_thread().name))
+        return result
+
+    setattr(owner, name, wrapper)
+
+
+def _child(config: str, marks_file: str) -> int:
+    import paho.mqtt.client as paho  # noqa: PLC0415
+
+    from controller import cli, daemon, mqtt, outbox  # noqa: PLC0415
+
+    _wrap(mqtt.MqttLink, "_on_message", "sim_in",
+          lambda _s, _c, _u, msg: msg.topic.endswith("/sim/input/panic")
+          and msg.payload == b"press")
+    _wrap(daemon.Daemon, "_on_edge", "edge_queued",
+          lambda _s, name, active, _at: name == "panic" and active, after=None)
+    _wrap(daemon.Daemon, "_dispatch", "logic_took",
+          lambda _s, item: item[0] == "edge" and item[1].name == "panic" and item[1].active)
+    _wrap(daemon.Daemon, "_emit", "emit", lambda _s, fx: fx.type.startswith("panic"))
+    _wrap(outbox.Outbox, "add", "outbox_add_start", lambda *_a, **_k: True,
+          after="outbox_added")
+    _wrap(mqtt.MqttLink, "publish_event", "publish_call",
+          lambda _s, _id, topic, _p: topic.endswith("/event"))
+    _wrap(paho.Client, "_sock_send", "socket_write",
+          lambda _s, buf: b"/event" in bytes(buf[:80]))
+
+    # experiments (parent's --switch-interval / --yield), to test a remedy before proposing it
+    if os.environ.get("TRACE_SWITCH"):
+        sys.setswitchinterval(float(os.environ["TRACE_SWITCH"]))
+    if os.environ.get("TRACE_YIELD"):
+        publish_event = mqtt.MqttLink.publish_event
+
+        def publish_then_yield(self: Any, *args: Any) -> None:
+            publish_event(self, *args)
+            time.sleep(0)  # let paho's thread take the GIL and write now
+
+        mqtt.MqttLink.publish_event = publish_then_yield  # type: ignore[method-assign]
+
+    def dump() -> None:
+        Path(marks_file).write_text(json.dumps(MARKS), encoding="utf-8")
+
+    atexit.register(dump)
+    return cli.main(["run", "--config", config])
+
+
+# ----------------------------------------------------------- parent process
+
+
+def _run(presses: int, env: dict[str, str]) -> None:
+    from benchmarks.bench_office import Presser, wait_online, write_config  # noqa: PLC0415
+    from tests.broker import Mosquitto  # noqa: PLC0415
+
+    workdir = Path(tempfile.mkdtemp(prefix="officesec-trace-"))
+    broker = Mosquitto(workdir / "mq").start()
+    config = write_config(workdir, broker)
+    marks_file = workdir / "marks.json"
+    import signal  # noqa: PLC0415
+    import subprocess  # noqa: PLC0415
+
+    proc = subprocess.Popen([sys.executable, "-m", "benchmarks.bench_office_trace", "child",
+                             str(config), str(marks_file)],
+                            cwd=Path(__file__).resolve().parent.parent,
+                            env={**os.environ, **env})
+    starts: list[float] = []
+    try:
+        wait_online(broker)
+        time.sleep(1)
+        presser = Presser(broker)
+        try:
+            for _ in range(presses):
+                starts.append(time.perf_counter())
+                presser.press(0.05)
+            got = list(presser.rx.got)
+        finally:
+            presser.close()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(10)
+        broker.kill()
+    marks = json.loads(marks_file.read_text())
+    received = [t for t, topic, _p in got if topic.endswith("/event")]
+    table: dict[str, list[float]] = {s: [] for s in [*STEPS, "received"]}
+    threads: dict[str, str] = {}
+    for start, recv in zip(starts, received, strict=True):
+        window = [(n, t, th) for n, t, th in marks if start <= t <= recv]
+        prev = start
+        for step in STEPS:
+            hit = next(((t, th) for n, t, th in window if n == step and t >= prev), None)
+            if hit is None:
+                break
+            table[step].append(hit[0] - prev)
+            threads[step] = hit[1]
+            prev = hit[0]
+        else:
+            table["received"].append(recv - prev)
+    print(f"{len(received)} presses; per step, time since the previous step (ms):")
+    print(f"{'step':14s} {'thread':28s} {'n':>4s} {'p50':>8s} {'p90':>8s} {'p99':>8s}")
+    for step, values in table.items():
+        ms = [v * 1000 for v in values]
+        if ms:
+            print(f"{step:14s} {threads.get(step, 'subscriber'):28s} {len(ms):4d} "
+                  f"{percentile(ms, 50):8.3f} {percentile(ms, 90):8.3f} "
+                  f"{percentile(ms, 99):8.3f}")
+    total = [(r - s) * 1000 for s, r in zip(starts, received, strict=True)]
+    print(f"{'total':14s} {'':28s} {len(total):4d} {percentile(total, 50):8.3f} "
+          f"{percentile(total, 90):8.3f} {percentile(total, 99):8.3f}")
+    print(f"load average: {os.getloadavg()}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) == 3 and args[0] == "child":
+        return _child(args[1], args[2])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--presses", type=int, default=200)
+    parser.add_argument("--switch-interval", type=float, help="experiment: sys.setswitchinterval")
+    parser.add_argument("--yield", dest="yield_", action="store_true",
+                        help="experiment: time.sleep(0) right after publish_event")
+    ns = parser.parse_args(args)
+    env = {}
+    if ns.switch_interval:
+        env["TRACE_SWITCH"] = str(ns.switch_interval)
+    if ns.yield_:
+        env["TRACE_YIELD"] = "1"
+    print(f"experiments: {env or 'none'}")
+    _run(ns.presses, env)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
