@@ -1,0 +1,376 @@
+"""A provisioned fleet on a real, secured Mosquitto: what flows, and what is refused.
+
+20 offices are provisioned; the broker runs with the generated conf.d snippet,
+password file, ACL, server certificate and CRL, installed with the permissions
+docs/install.md gives them (root:mosquitto, 0640). Two office daemons and the
+guard station run from their generated configs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pwd
+import shutil
+import ssl
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import paho.mqtt.client as mqtt
+import pytest
+from argon2 import PasswordHasher
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+
+from controller import provision_pki as pki
+from controller.protocol import Topics
+from tests.broker import free_port
+
+REPO = Path(__file__).resolve().parent.parent
+OFFICESEC = str(REPO / ".venv" / "bin" / "officesec")
+MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+N_OFFICES = 20
+T = Topics("officesec")
+pytestmark = [
+    pytest.mark.skipif(not Path(MOSQUITTO).exists(), reason="mosquitto not installed"),
+    pytest.mark.slow,
+]
+
+
+def wait_for(pred: Callable[[], Any], timeout: float = 20, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = pred()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@dataclass
+class Fleet:
+    out: Path
+    broker_dir: Path
+    port: int
+    tester: tuple[Path, Path, str]  # cert, key, password of a simulator-only account
+    revoked: tuple[Path, Path]  # o-20's certificate and key before `--rotate o-20`
+
+    def bundle(self, office: str) -> Path:
+        return self.out / ("guard" if office == "guard-1" else f"offices/{office}")
+
+    def password(self, office: str) -> str:
+        return (self.bundle(office) / "mqtt-password").read_text().strip()
+
+
+def _install_broker_files(src: Path, dst: Path) -> None:
+    """What docs/install.md tells the installer to do on the broker host."""
+    dst.mkdir(parents=True, exist_ok=True)
+    for f in src.iterdir():
+        shutil.copy(f, dst / f.name)
+    try:
+        mosq = pwd.getpwnam("mosquitto")
+    except KeyError:
+        return
+    if os.geteuid() != 0:
+        return
+    os.chown(dst, 0, mosq.pw_gid)
+    dst.chmod(0o750)
+    for f in dst.iterdir():
+        os.chown(f, 0, mosq.pw_gid)
+        f.chmod(0o640)
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
+    work = tmp_path_factory.mktemp("deploy")
+    # the broker runs as user mosquitto: its files live where that user can reach them
+    broker_root = Path(tempfile.mkdtemp(prefix="officesec-deploy-"))
+    broker_root.chmod(0o755)
+    broker_dir = broker_root / "officesec"
+    port = free_port()
+    out = work / "fleet"
+    out.mkdir()
+    (out / "fleet.toml").write_text(
+        f'[fleet]\nbroker_host = "127.0.0.1"\nbroker_port = {port}\noffice_dir = ""\n'
+        f'guard_dir = ""\nbroker_dir = "{broker_dir}"\n'
+        '[defaults.hardware]\npin_factory = "mock"\n[defaults.alarm]\nheartbeat_s = 0.5\n')
+    rows = ["id,site,building,floor,room,label,neighbors"]
+    for i in range(1, N_OFFICES + 1):
+        nb = " ".join(f"o-{j:02d}" for j in (i - 1, i + 1) if 1 <= j <= N_OFFICES)
+        rows.append(f"o-{i:02d},Jobcenter,Haus A,EG,{100 + i},Beratung {i},{nb}")
+    inventory = work / "inventory.csv"
+    inventory.write_text("\n".join(rows) + "\n")
+    for extra in ([], ["--rotate", "o-20"]):
+        if extra:
+            old = work / "o-20-old"
+            old.mkdir()
+            for name in ("client.crt", "client.key"):
+                shutil.copy(out / "offices" / "o-20" / name, old / name)
+        res = subprocess.run([OFFICESEC, "provision", str(inventory), "--out", str(out), *extra],
+                             capture_output=True, text=True, timeout=120, check=False)
+        assert res.returncode == 0, res.stderr
+
+    # a simulator account for this test only: it may press the mock buttons, nothing else
+    ca = pki.Issued((out / "pki" / "ca.crt").read_bytes(), (out / "pki" / "ca.key").read_bytes())
+    tester = pki.issue_client(ca, "tester")
+    (work / "tester.crt").write_bytes(tester.cert_pem)
+    (work / "tester.key").write_bytes(tester.key_pem)
+    tester_pw = pki.new_password()
+    staged = work / "broker-staged"
+    shutil.copytree(out / "broker", staged)
+    with (staged / "passwd").open("a") as fh:
+        fh.write(f"tester:{pki.mosquitto_hash(tester_pw)}\n")
+    with (staged / "acl").open("a") as fh:
+        fh.write(f"\nuser tester\ntopic write {T.sim_input('+', '#')}\ntopic read officesec/#\n")
+    _install_broker_files(staged, broker_dir)
+
+    # a main config like Debian's /etc/mosquitto/mosquitto.conf, plus conf.d
+    confd = broker_root / "conf.d"
+    confd.mkdir()
+    shutil.copy(out / "broker" / "officesec.conf", confd / "officesec.conf")
+    data = broker_root / "data"
+    data.mkdir()
+    data.chmod(0o777)
+    main_conf = broker_root / "mosquitto.conf"
+    main_conf.write_text(f"persistence_location {data}/\nlog_dest stderr\n"
+                         f"log_type error\nlog_type warning\ninclude_dir {confd}\n")
+    log = (work / "mosquitto.log").open("wb")
+    proc = subprocess.Popen([MOSQUITTO, "-c", str(main_conf)], stdout=log, stderr=log)
+    try:
+        import socket
+
+        def accepting() -> bool:
+            assert proc.poll() is None, (work / "mosquitto.log").read_text()
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            except OSError:
+                return False
+            return True
+
+        wait_for(accepting, 10, "mosquitto to listen")
+        yield Fleet(out, broker_dir, port, (work / "tester.crt", work / "tester.key", tester_pw),
+                    (old / "client.crt", old / "client.key"))
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        log.close()
+        shutil.rmtree(broker_root, ignore_errors=True)
+
+
+class Client:
+    """A paho MQTT 5 client that records CONNACK, PUBACK reason codes and messages."""
+
+    def __init__(self, fleet: Fleet, user: str, *, password: str | None = None,
+                 cert: tuple[Path, Path] | None = None, use_cert: bool = True) -> None:
+        self.c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"test-{user}-{time.time()}",
+                             protocol=MQTTProtocolVersion.MQTTv5)
+        if user == "tester":
+            cert = cert or (fleet.tester[0], fleet.tester[1])
+            password = password or fleet.tester[2]
+        else:
+            cert = cert or (fleet.bundle(user) / "client.crt", fleet.bundle(user) / "client.key")
+            password = password if password is not None else fleet.password(user)
+        self.c.username_pw_set(user, password)
+        self.c.tls_set(ca_certs=str(fleet.out / "pki" / "ca.crt"),
+                       certfile=str(cert[0]) if use_cert else None,
+                       keyfile=str(cert[1]) if use_cert else None,
+                       cert_reqs=ssl.CERT_REQUIRED, tls_version=ssl.PROTOCOL_TLS_CLIENT)
+        self.connack: Any = None
+        self.connected = threading.Event()
+        self.closed = threading.Event()
+        self.pubacks: dict[int, Any] = {}
+        self.messages: list[tuple[str, bytes]] = []
+        self.c.on_connect = self._on_connect
+        self.c.on_disconnect = lambda *_a: self.closed.set()
+        self.c.on_publish = lambda _c, _u, mid, rc, _p: self.pubacks.__setitem__(mid, rc)
+        self.c.on_message = lambda _c, _u, m: self.messages.append((m.topic, m.payload))
+        self.port = fleet.port
+
+    def _on_connect(self, _c: Any, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
+        self.connack = rc
+        self.connected.set()
+
+    def connect(self) -> Any:
+        """CONNACK reason code, or the exception that stopped the TLS/TCP handshake."""
+        try:
+            self.c.connect("127.0.0.1", self.port, keepalive=10)
+        except (OSError, ssl.SSLError) as exc:
+            return exc
+        self.c.loop_start()
+        deadline = time.monotonic() + 10
+        while not self.connected.is_set() and time.monotonic() < deadline:
+            if self.closed.wait(0.05) and not self.connected.is_set():
+                # TLS 1.3: a refused client certificate closes the link after connect()
+                self.c.loop_stop()
+                return ConnectionResetError("closed by the broker before CONNACK")
+        return self.connack if self.connected.is_set() else TimeoutError("no CONNACK")
+
+    def publish(self, topic: str, payload: bytes = b"x", retain: bool = False) -> int:
+        info = self.c.publish(topic, payload, qos=1, retain=retain)
+        wait_for(lambda: info.mid in self.pubacks, 10, f"PUBACK for {topic}")
+        return int(self.pubacks[info.mid].value)
+
+    def close(self) -> None:
+        self.c.disconnect()
+        self.c.loop_stop()
+
+
+@pytest.fixture
+def connect(fleet: Fleet) -> Iterator[Callable[..., Client]]:
+    clients: list[Client] = []
+
+    def make(user: str, **kw: Any) -> Client:
+        client = Client(fleet, user, **kw)
+        rc = client.connect()
+        assert not isinstance(rc, Exception) and not rc.is_failure, f"{user}: {rc}"
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        client.close()
+
+
+NOT_AUTHORIZED = 135
+
+
+def test_office_writes_only_its_own_status_topics(connect: Callable[..., Client]) -> None:
+    a = connect("o-05")
+    assert a.publish(T.event("o-05")) < 0x80
+    assert a.publish(T.sim_output("o-05")) < 0x80
+    for topic in (T.state("o-06"), T.event("o-06"), T.alarm("o-06"), T.availability("o-06"),
+                  T.cmd("o-05"), T.cmd("o-06"), T.sim_input("o-06", "panic"),
+                  T.guard_availability("guard-1"), "officesec/anything", "elsewhere/x"):
+        assert a.publish(topic) == NOT_AUTHORIZED, topic
+
+
+def test_guard_commands_but_cannot_forge_office_messages(connect: Callable[..., Client]) -> None:
+    guard = connect("guard-1")
+    assert guard.publish(T.cmd("o-15")) < 0x80
+    assert guard.publish(T.guard_availability("guard-1"), b"online", retain=True) < 0x80
+    for topic in (T.event("o-15"), T.state("o-15"), T.alarm("o-15"), T.availability("o-15"),
+                  T.sim_input("o-15", "panic"), T.guard_availability("guard-2")):
+        assert guard.publish(topic) == NOT_AUTHORIZED, topic
+
+
+def test_office_reads_own_cmd_and_neighbour_alarms_only(connect: Callable[..., Client]) -> None:
+    reader = connect("o-10")
+    reader.c.subscribe("officesec/#", qos=1)
+    time.sleep(0.3)  # SUBACK; reads are filtered per message, not at subscribe time
+    connect("o-09").publish(T.alarm("o-09"), b"neighbour alarm")
+    connect("o-12").publish(T.alarm("o-12"), b"not a neighbour")
+    connect("o-11").publish(T.event("o-11"), b"neighbour event")
+    connect("guard-1").publish(T.cmd("o-10"), b"command for o-10")
+    connect("guard-1").publish(T.cmd("o-11"), b"command for o-11")
+    wait_for(lambda: len(reader.messages) >= 2, 10, "o-10 to receive its messages")
+    time.sleep(0.5)  # anything it must not see would have arrived by now
+    assert sorted(reader.messages) == [(T.alarm("o-09"), b"neighbour alarm"),
+                                       (T.cmd("o-10"), b"command for o-10")]
+
+
+def test_refused_without_certificate_with_wrong_password_or_revoked_cert(fleet: Fleet) -> None:
+    no_cert = Client(fleet, "o-03", use_cert=False).connect()
+    assert isinstance(no_cert, Exception) or no_cert.is_failure, no_cert
+    wrong_pw = Client(fleet, "o-03", password="not-the-password").connect()
+    # mosquitto 2.0 answers 135 (not authorised); 134 (bad user name or password) is also fine
+    assert not isinstance(wrong_pw, Exception) and wrong_pw.value in (134, 135), wrong_pw
+    unknown = Client(fleet, "o-99", password="whatever",
+                     cert=(fleet.bundle("o-03") / "client.crt",
+                           fleet.bundle("o-03") / "client.key")).connect()
+    assert not isinstance(unknown, Exception) and unknown.is_failure, unknown
+    # o-20 was rotated: its new password with its old (revoked) certificate is refused
+    revoked = Client(fleet, "o-20", cert=fleet.revoked).connect()
+    assert isinstance(revoked, Exception) or revoked.is_failure, revoked
+    current = Client(fleet, "o-20")
+    rc = current.connect()
+    assert not isinstance(rc, Exception) and not rc.is_failure, rc
+    current.close()
+
+
+def test_selftest_passes_against_the_secured_broker(fleet: Fleet) -> None:
+    res = subprocess.run([OFFICESEC, "selftest", "--config",
+                          str(fleet.bundle("o-17") / "office.toml")],
+                         capture_output=True, text=True, timeout=60, check=False)
+    rows = {line[:14].strip(): line[14:].split()[0] for line in res.stdout.splitlines()[:-1]}
+    for name in ("config", "gpio", "broker", "subscribe", "round trip", "certificate"):
+        assert rows.get(name) == "PASS", res.stdout
+    assert res.returncode == sum(1 for v in rows.values() if v == "FAIL")
+
+
+def _start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    fh = log.open("wb")
+    return subprocess.Popen([OFFICESEC, *args], env={**os.environ, **env}, stdout=fh, stderr=fh)
+
+
+def test_alarm_flows_office_to_guard_and_ack_flows_back(fleet: Fleet, tmp_path: Path,
+                                                        connect: Callable[..., Client]) -> None:
+    guard_toml = fleet.bundle("guard-1") / "guard.toml"
+    hashed = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1).hash("pw-guard")
+    guard_toml.write_text(guard_toml.read_text() + "\n[[users]]\nname = \"anna\"\n"
+                          f"password_hash = \"{hashed}\"\nrole = \"guard\"\n")
+    web = free_port()
+    procs = [
+        _start(["run", "--config", str(fleet.bundle(o) / "office.toml")],
+               {"OFFICESEC_STORAGE__PATH": str(tmp_path / f"{o}.db")}, tmp_path / f"{o}.log")
+        for o in ("o-01", "o-02")
+    ]
+    procs.append(_start(["guard", "--config", str(guard_toml)],
+                        {"OFFICESEC_GUARD__LISTEN_PORT": str(web),
+                         "OFFICESEC_STORE__PATH": str(tmp_path / "guard.db")},
+                        tmp_path / "guard.log"))
+    watcher = connect("tester")
+    watcher.c.subscribe("officesec/#", qos=1)
+    try:
+        def online(office: str) -> bool:
+            return (T.availability(office), b"online") in watcher.messages
+
+        for office in ("o-01", "o-02"):
+            wait_for(lambda o=office: online(o), 30, f"{office} online")  # type: ignore[misc]
+        http = httpx.Client(base_url=f"http://127.0.0.1:{web}", auth=("anna", "pw-guard"),
+                            timeout=10)
+
+        def guard_sees_offices() -> bool:
+            try:
+                offices = http.get("/api/offices").json()
+            except (httpx.HTTPError, ValueError):
+                return False
+            return len(offices) == N_OFFICES and all(
+                o.get("availability") == "online" for o in offices if o["id"] in ("o-01", "o-02"))
+
+        wait_for(guard_sees_offices, 30, "the guard to list the roster with o-01/o-02 online")
+
+        assert watcher.publish(T.sim_input("o-01", "panic"), b"press") < 0x80
+        watcher.publish(T.sim_input("o-01", "panic"), b"release")
+
+        def open_alarm() -> dict[str, Any] | None:
+            alarms = http.get("/api/alarms", params={"open": "true"}).json()
+            return next((a for a in alarms if a["office"] == "o-01"), None)
+
+        alarm = wait_for(open_alarm, 20, "the guard to show o-01's alarm")
+
+        def sim_output(office: str) -> dict[str, bool] | None:
+            outs = [json.loads(p) for t, p in watcher.messages if t == T.sim_output(office)]
+            return outs[-1] if outs else None
+
+        wait_for(lambda: (sim_output("o-02") or {}).get("neighbor_led"), 20,
+                 "o-02's neighbour indicator")
+        res = http.post(f"/api/alarms/{alarm['alarm_id']}/ack")
+        assert res.status_code == 200, res.text
+        wait_for(lambda: (sim_output("o-01") or {}).get("ack_led"), 20, "o-01's ack indicator")
+        assert (sim_output("o-01") or {}).get("relay") is False
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        for log in sorted(tmp_path.glob("*.log")):
+            print(log.name, log.read_text()[-3000:])  # shown only when the test fails
