@@ -39,8 +39,8 @@ from benchmarks.common import (
     floor_one_hop,
     floor_two_hops,
     machine,
+    memory_mb,
     publish_timed,
-    rss_kb,
 )
 from tests.broker import Mosquitto
 
@@ -115,9 +115,7 @@ def measure_idle(pid: int, seconds: float) -> dict[str, float]:
     cpu0, t0 = cpu_seconds(pid), time.monotonic()
     time.sleep(seconds)
     cpu1, t1 = cpu_seconds(pid), time.monotonic()
-    rss, hwm = rss_kb(pid)
-    return {"cpu_pct": 100 * (cpu1 - cpu0) / (t1 - t0), "seconds": t1 - t0,
-            "rss_mb": rss / 1024, "hwm_mb": hwm / 1024}
+    return {"cpu_pct": 100 * (cpu1 - cpu0) / (t1 - t0), "seconds": t1 - t0, **memory_mb(pid)}
 
 
 class Presser:
@@ -189,7 +187,7 @@ def run(presses: int, rounds: int, gap_s: float, idle_s: float,
                       f"{Stats.of(office_s).p50:.3f} ms", flush=True)
         finally:
             presser.close()
-        after_rss, after_hwm = rss_kb(office.pid)
+        after = memory_mb(office.pid)
         load = os.getloadavg()
     finally:
         code = office.stop()
@@ -197,7 +195,7 @@ def run(presses: int, rounds: int, gap_s: float, idle_s: float,
     return {"floor1": Stats.of(floor1), "floor2": Stats.of(floor2), "office": Stats.of(office_s),
             "floor2_split": Stats.of(floor2_split), "office_split": Stats.of(office_split),
             "load": load, "env": env or {},
-            "idle": idle, "after_rss_mb": after_rss / 1024, "after_hwm_mb": after_hwm / 1024,
+            "idle": idle, "after": after,
             "exit_code": code, "presses": len(office_s)}
 
 
@@ -215,7 +213,8 @@ def p50_row(name: str, floor: Stats, office: Stats) -> str:
 def report(res: dict[str, object], command: str) -> str:
     f1, f2, off = res["floor1"], res["floor2"], res["office"]
     f2s, offs = res["floor2_split"], res["office_split"]
-    idle = res["idle"]
+    idle, after = res["idle"], res["after"]
+    assert isinstance(after, dict)
     assert isinstance(f1, Stats) and isinstance(f2, Stats) and isinstance(off, Stats)
     assert isinstance(f2s, Stats) and isinstance(offs, Stats)
     assert isinstance(idle, dict)
@@ -251,12 +250,16 @@ def report(res: dict[str, object], command: str) -> str:
         p50_row("1-hop", f1, off),
         p50_row("2-hop", f2, off),
         f"| p99 <= {TARGET_P99_MS} ms | {off.p99:.3f} ms | {verdict(off.p99 <= TARGET_P99_MS)} |",
-        f"| idle RSS <= {TARGET_RSS_MB:.0f} MB | {idle['rss_mb']:.1f} MB "
-        f"(peak {idle['hwm_mb']:.1f} MB) | {verdict(idle['rss_mb'] <= TARGET_RSS_MB)} |",
+        f"| idle RSS <= {TARGET_RSS_MB:.0f} MB | VmRSS {idle['rss']:.1f} MB "
+        f"(peak {idle['hwm']:.1f} MB) | {verdict(idle['rss'] <= TARGET_RSS_MB)} |",
+        f"| (same, without shared library pages) | USS {idle['uss']:.1f} MB, "
+        f"PSS {idle['pss']:.1f} MB; shared {idle['shared']:.1f} MB | "
+        f"{verdict(idle['uss'] <= TARGET_RSS_MB)} (USS) |",
         f"| idle CPU < {TARGET_CPU_PCT:.0f} % over {idle['seconds']:.0f} s | "
         f"{idle['cpu_pct']:.2f} % | {verdict(idle['cpu_pct'] < TARGET_CPU_PCT)} |",
         "",
-        f"RSS after the presses: {res['after_rss_mb']:.1f} MB (peak {res['after_hwm_mb']:.1f} MB).",
+        f"Memory after the presses: VmRSS {after['rss']:.1f} MB (peak {after['hwm']:.1f} MB), "
+        f"USS {after['uss']:.1f} MB.",
         "",
         f"What the daemon itself adds: office p50 - 2-hop floor p50 = {off.p50 - f2.p50:.3f} ms "
         f"(p99: {off.p99 - f2.p99:.3f} ms).",

@@ -239,14 +239,25 @@ def _relay_main(host: str, port: int) -> int:
 # ----------------------------------------------------------------- processes
 
 
-def rss_kb(pid: int) -> tuple[int, int]:
-    """(VmRSS, VmHWM) of a process in KiB, from /proc/PID/status."""
-    fields: dict[str, int] = {}
+def memory_mb(pid: int) -> dict[str, float]:
+    """VmRSS/VmHWM (/proc/PID/status) and PSS/USS (smaps_rollup) of a process, in MiB.
+
+    RSS counts shared library code (libpython, libcrypto, ...) in full; USS is
+    the memory only this process uses, PSS charges shared pages pro rata.
+    """
+    out: dict[str, float] = {}
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         key, _, value = line.partition(":")
         if key in ("VmRSS", "VmHWM"):
-            fields[key] = int(value.split()[0])
-    return fields["VmRSS"], fields["VmHWM"]
+            out[key.removeprefix("Vm").lower()] = int(value.split()[0]) / 1024
+    rollup: dict[str, int] = {}
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]:
+        key, _, value = line.partition(":")
+        rollup[key] = int(value.split()[0])
+    out["pss"] = rollup["Pss"] / 1024
+    out["uss"] = (rollup["Private_Clean"] + rollup["Private_Dirty"]) / 1024
+    out["shared"] = (rollup["Shared_Clean"] + rollup["Shared_Dirty"]) / 1024
+    return out
 
 
 def cpu_seconds(pid: int) -> float:
