@@ -40,7 +40,7 @@ from controller.machine import (
 )
 from controller.mqtt import MqttLink
 from controller.office_io import alarm_payload, decode_alarm, encode_alarm, neighbor_open
-from controller.outbox import Outbox
+from controller.outbox import Outbox, Pending
 from controller.protocol import (
     ALARM_EVENT_TYPES,
     SIM_PAYLOADS,
@@ -57,6 +57,8 @@ from controller.signing import load_public_key
 log = structlog.get_logger("daemon")
 
 STOP_TIMEOUT_S = 1.5  # SIGTERM to exit must stay under 2 s (issue 2)
+LOOP_MAX_SLEEP_S = 1.0  # the logic loop turns at least this often, for the watchdog
+REPLAY_CHUNK = 200  # events re-sent per logic-loop turn after a reconnect
 WATCHDOG_STALE_S = 5.0  # the logic thread must have looped this recently to pet the dog
 
 
@@ -101,6 +103,7 @@ class Daemon:
         self.thread: threading.Thread | None = None
         self._last_state: dict[str, Any] = {}
         self._storage_fault: str | None = None
+        self._backlog: list[Pending] = []
 
     # ------------------------------------------------------------ lifecycle
 
@@ -128,7 +131,7 @@ class Daemon:
         """Relay off first, then say offline, flush the outbox and release the pins."""
         self.q.put(("stop",))
         if self.thread is not None:
-            self.thread.join(STOP_TIMEOUT_S / 2)
+            self.thread.join(STOP_TIMEOUT_S / 3)
         self.board.set_output("relay", False)
         self.link.stop()
         self.outbox.close(timeout=STOP_TIMEOUT_S / 3)
@@ -190,7 +193,12 @@ class Daemon:
             now = time.monotonic()
             self.loop_beat = now
             deadline = self.machine.next_deadline()
-            wake = min(next_beat, deadline) if deadline is not None else next_beat
+            wake = min(next_beat, now + LOOP_MAX_SLEEP_S)
+            if deadline is not None:
+                wake = min(wake, deadline)
+            if self._backlog and self.q.empty():
+                self._replay_chunk()
+                wake = now
             try:
                 item = self.q.get(timeout=max(0.0, wake - now))
             except queue.Empty:
@@ -222,6 +230,7 @@ class Daemon:
             self._replay()
         elif kind == "disconnected":
             self.online = False
+            self._backlog = []
         elif kind == "homeassistant":
             self._announce()
         self._check_storage()
@@ -293,14 +302,26 @@ class Daemon:
         if self.board.is_mock:
             self._on_outputs(dict(self.board.state))
         self._announce()
-        pending = self.outbox.pending()
-        topic = self.topics.event(self.office)
-        for p in pending:
-            self.link.publish_event(p.id, topic, p.payload)
+        self._backlog = self.outbox.pending()
         self.online = True
         self._publish_state(force=True)
-        if pending:
-            log.info("outbox_replayed", count=len(pending), first_seq=pending[0].seq)
+        if self._backlog:
+            log.info("outbox_replay", count=len(self._backlog), first_seq=self._backlog[0].seq)
+        self._replay_chunk()
+
+    def _replay_chunk(self) -> None:
+        """Re-send the next slice of the backlog, in seq order.
+
+        In slices, so that a panic pressed during a long replay is published at
+        once (ahead of older events) instead of waiting behind the whole backlog.
+        """
+        chunk, self._backlog = self._backlog[:REPLAY_CHUNK], self._backlog[REPLAY_CHUNK:]
+        if not self.online:
+            self._backlog = []
+            return
+        topic = self.topics.event(self.office)
+        for p in chunk:
+            self.link.publish_event(p.id, topic, p.payload)
 
     def _announce(self) -> None:
         """Home Assistant discovery: announce, or remove what an earlier run announced."""

@@ -32,7 +32,7 @@ AckHandler = Callable[[str], None]
 """Called with the event id once the broker acknowledged it with a success code."""
 
 MAX_INFLIGHT = 100  # enough for a replay burst; paho queues (in order) beyond it
-DISCONNECT_WAIT_S = 1.0
+DISCONNECT_WAIT_S = 0.7
 EARLY_LIMIT = 1000  # PUBACKs that beat their publish() bookkeeping; normally 0 or 1
 
 
