@@ -34,7 +34,8 @@ SESSION_COOKIE = "officesec_session"
 CSRF_COOKIE = "officesec_csrf"
 BASIC_CACHE_S = 60.0
 _HASHER = PasswordHasher()
-_DUMMY_HASH = _HASHER.hash("officesec-timing-equaliser")
+# verified against for unknown users, so that a wrong name costs as much as a wrong password
+_DUMMY_HASH = "$argon2id$v=19$m=65536,t=3,p=4$yWRPYHOz2jR3ygmH3srn8g$PrEdLvjcJdoyaiKgJSCQJ6zG/T+ErINNX4lSCUesxr4"
 
 
 @dataclass(frozen=True)
