@@ -109,14 +109,14 @@ def _office_toml(office: DemoOffice, mqtt: Mapping[str, TomlValue | None],
 
 
 def _guard_toml(layout: DemoLayout, mqtt: Mapping[str, TomlValue | None],
-                signing_key: Path, hashes: Sequence[str]) -> str:
+                signing_key: Path, hashes: Sequence[str], escalate_after_s: float) -> str:
     parts = [
         _table("[guard]", {"id": "demo-guard", "listen_host": "127.0.0.1",
                            "listen_port": layout.guard_port, "demo": True}),
         _table("\n[mqtt]", mqtt),
         _table("\n[store]", {"path": str(layout.root / "guard.sqlite3")}),
         _table("\n[security]", {"signing_key": str(signing_key)}),
-        _table("\n[escalation]", {"after_s": ESCALATE_AFTER_S}),
+        _table("\n[escalation]", {"after_s": escalate_after_s}),
     ]
     for user, pw_hash in zip(layout.users, hashes, strict=True):
         parts.append(_table("\n[[users]]", {"name": user.name, "password_hash": pw_hash,
@@ -134,7 +134,8 @@ def _password() -> str:
 
 
 def write_demo_configs(root: Path, *, offices: int, guard_port: int, mqtt_host: str,
-                       mqtt_port: int, protocol: str) -> DemoLayout:
+                       mqtt_port: int, protocol: str,
+                       escalate_after_s: float = ESCALATE_AFTER_S) -> DemoLayout:
     """Keys, users, one guard config and `offices` office configs under `root`.
 
     Raises ConfigError (from the production loaders) if a generated file is invalid.
@@ -157,7 +158,8 @@ def write_demo_configs(root: Path, *, offices: int, guard_port: int, mqtt_host: 
     hasher = PasswordHasher()
     hashes = [hasher.hash(user.password) for user in users]
     layout.guard_config.write_text(
-        _guard_toml(layout, _mqtt(mqtt_host, mqtt_port, protocol, "guard"), private_key, hashes),
+        _guard_toml(layout, _mqtt(mqtt_host, mqtt_port, protocol, "guard"), private_key, hashes,
+                    escalate_after_s),
         encoding="utf-8")
     load_guard_config(layout.guard_config).roster()
     return layout

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,12 +27,15 @@ from tests.test_dashboard_support import (
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
+ESCALATE_S = 2  # unacknowledged this long means escalated (the minimum the config allows)
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     need_chromium()
-    running = start_stack(tmp_path_factory.mktemp("dash"), offices=3)
+    # eg-104 is in the roster but never started: it must show as missing
+    running = start_stack(tmp_path_factory.mktemp("dash"), offices=4, running=3,
+                          escalate_after_s=ESCALATE_S)
     try:
         yield running
     finally:
@@ -216,7 +220,7 @@ def test_demo_endpoints_need_csrf_and_valid_input(browser: Any, stack: Stack):
                             headers={"X-CSRF-Token": token})
     assert bad.status == 400 and "unknown simulated input" in bad.json()["error"]
     outputs = page.request.get(stack.url + "demo/sim/outputs").json()
-    assert set(outputs) == {"eg-101", "eg-102", "eg-103"}
+    assert set(outputs) == {"eg-101", "eg-102", "eg-103"}  # eg-104 never ran
     page.context.close()
 
 
@@ -231,3 +235,34 @@ def test_pages_need_a_login(stack: Stack, tmp_path: Path):
                 assert "/login" in resp.url  # redirected to the login page
         except urllib.error.HTTPError as exc:
             assert exc.code == 401
+
+
+def test_unacknowledged_alarm_is_marked_escalated(browser: Any, stack: Stack):
+    office = "eg-102"
+    page = screen(browser, stack, "guard")
+    publish_sim(stack, office, "panic", "press")
+    publish_sim(stack, office, "panic", "release")
+    card = page.locator('.alarm-card:has-text("Beratung 102")')
+    card.wait_for()
+    page.locator('.alarm-card.escalated:has-text("Beratung 102") .badge.escalated').wait_for()
+    assert "ESCALATED" in card.inner_text()
+    resolve_open_alarms(stack, office)
+    card.wait_for(state="detached")
+    page.context.close()
+
+
+def test_missing_stale_and_offline_offices_are_shown(browser: Any, stack: Stack):
+    page = screen(browser, stack, "guard")
+    page.wait_for_selector('.office[data-office="eg-104"][data-status="missing"]')
+    office = stack.procs[3]  # procs[0] is the guard; eg-101..eg-103 follow
+    office.send_signal(signal.SIGSTOP)  # a hung controller: no heartbeats, TCP still open
+    try:
+        page.wait_for_selector('.office[data-office="eg-103"][data-status="stale"]')
+        # the broker gives up after 1.5 x keepalive and publishes the office's last will
+        page.wait_for_selector('.office[data-office="eg-103"][data-status="offline"]',
+                               timeout=30_000)
+    finally:
+        office.send_signal(signal.SIGCONT)
+    page.wait_for_selector('.office[data-office="eg-103"][data-status="online"]',
+                           timeout=30_000)
+    page.context.close()

@@ -87,6 +87,7 @@ const OS = (function () {
       source.onopen = function () { delay = 1000; setLive(true); onOpen(); };
       source.onerror = function () {
         setLive(false);
+        document.dispatchEvent(new CustomEvent("officesec:stream-down"));
         if (source.readyState === EventSource.CLOSED) {
           source.close();
           setTimeout(open, delay);

@@ -67,5 +67,38 @@
     }
   }
 
-  OS.stream(onMessage, function () { /* the snapshot message resyncs */ });
+  // A screen that cannot receive alarms must say so loudly, not just grey out a badge.
+  const banner = document.getElementById("health-banner");
+  let brokerUp = true;
+  let streamUp = false;
+  let streamDownSince = Date.now();
+  function showHealth() {
+    let text = "";
+    if (!streamUp && Date.now() - streamDownSince > 4000) {
+      text = "This screen has lost its connection to the guard station and is NOT live. Reconnecting\u2026";
+    } else if (!brokerUp) {
+      text = "The guard station has lost its connection to the MQTT broker: new alarms cannot arrive. Check the broker.";
+    }
+    banner.textContent = text;
+    banner.classList.toggle("hidden", !text);
+    document.body.dataset.health = text ? "degraded" : "ok";
+  }
+  function onHealth(data) {
+    if (data && data.broker) brokerUp = !!data.broker.connected;
+    showHealth();
+  }
+  async function checkHealth() {
+    try { onHealth(await OS.getJSON("/healthz")); } catch (_e) { /* the stream state says enough */ }
+  }
+  setInterval(showHealth, 1000);
+  setInterval(() => { if (streamUp) checkHealth(); }, 30000);
+
+  OS.stream(function (kind, data) {
+    if (kind === "health") onHealth(data); else onMessage(kind, data);
+  }, function () { streamUp = true; checkHealth(); });
+  document.addEventListener("officesec:stream-down", () => {
+    if (streamUp) streamDownSince = Date.now();
+    streamUp = false;
+    showHealth();
+  });
 })();
