@@ -18,6 +18,8 @@ import argparse
 import atexit
 import json
 import os
+import signal
+import subprocess
 import sys
 import tempfile
 import threading
@@ -97,7 +99,7 @@ def _child(config: str, marks_file: str) -> int:
 # ----------------------------------------------------------- parent process
 
 
-def _run(presses: int, env: dict[str, str]) -> None:
+def _run(presses: int, env: dict[str, str], profile: Path | None) -> None:
     from benchmarks.bench_office import Presser, wait_online, write_config  # noqa: PLC0415
     from tests.broker import Mosquitto  # noqa: PLC0415
 
@@ -105,17 +107,24 @@ def _run(presses: int, env: dict[str, str]) -> None:
     broker = Mosquitto(workdir / "mq").start()
     config = write_config(workdir, broker)
     marks_file = workdir / "marks.json"
-    import signal  # noqa: PLC0415
-    import subprocess  # noqa: PLC0415
 
     proc = subprocess.Popen([sys.executable, "-m", "benchmarks.bench_office_trace", "child",
                              str(config), str(marks_file)],
                             cwd=Path(__file__).resolve().parent.parent,
                             env={**os.environ, **env})
     starts: list[float] = []
+    spy: subprocess.Popen[bytes] | None = None
     try:
         wait_online(broker)
         time.sleep(1)
+        if profile is not None:
+            # --nonblocking: never pause the daemon, so the latencies stay what they are
+            spy = subprocess.Popen([str(Path(sys.executable).with_name("py-spy")), "record",
+                                    "--pid", str(proc.pid), "--rate", "1000", "--threads", "--gil",
+                                    "--nonblocking", "--format", "raw", "--output",
+                                    str(profile)], stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL)
+            time.sleep(1)
         presser = Presser(broker)
         try:
             for _ in range(presses):
@@ -125,6 +134,9 @@ def _run(presses: int, env: dict[str, str]) -> None:
         finally:
             presser.close()
     finally:
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)
+            spy.wait(30)
         proc.send_signal(signal.SIGTERM)
         proc.wait(10)
         broker.kill()
@@ -156,6 +168,32 @@ def _run(presses: int, env: dict[str, str]) -> None:
     print(f"{'total':14s} {'':28s} {len(total):4d} {percentile(total, 50):8.3f} "
           f"{percentile(total, 90):8.3f} {percentile(total, 99):8.3f}")
     print(f"load average: {os.getloadavg()}")
+    if profile is not None and profile.exists():
+        summarise_profile(profile)
+
+
+def summarise_profile(path: Path, top: int = 12) -> None:
+    """Top functions of a py-spy raw file (recorded with --gil): own samples and inclusive."""
+    own: dict[str, int] = {}
+    incl: dict[str, int] = {}
+    total = 0
+    for line in path.read_text(encoding="utf-8").splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack:
+            continue
+        count = int(count_text)
+        frames = [f for f in stack.split(";") if f and not f.startswith("thread (")]
+        if not frames:
+            continue
+        total += count
+        own[frames[-1]] = own.get(frames[-1], 0) + count
+        for frame in set(frames):
+            incl[frame] = incl.get(frame, 0) + count
+    print(f"py-spy --gil: {total} samples of the thread holding the GIL (Python CPU time)")
+    for title, table in (("own", own), ("inclusive", incl)):
+        print(f"-- top {top} by {title} samples")
+        for frame, count in sorted(table.items(), key=lambda kv: -kv[1])[:top]:
+            print(f"{100 * count / max(total, 1):5.1f}%  {frame[:110]}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -167,6 +205,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--switch-interval", type=float, help="experiment: sys.setswitchinterval")
     parser.add_argument("--yield", dest="yield_", action="store_true",
                         help="experiment: time.sleep(0) right after publish_event")
+    parser.add_argument("--py-spy", type=Path, metavar="FILE",
+                        help="also sample the daemon with py-spy (raw stacks to FILE)")
     ns = parser.parse_args(args)
     env = {}
     if ns.switch_interval:
@@ -174,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     if ns.yield_:
         env["TRACE_YIELD"] = "1"
     print(f"experiments: {env or 'none'}")
-    _run(ns.presses, env)
+    _run(ns.presses, env, ns.py_spy)
     return 0
 
 
