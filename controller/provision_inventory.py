@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import Field, StringConstraints, ValidationError
+from pydantic import Field, StringConstraints, ValidationError, model_validator
 
 from controller.config import OfficeCfg, Section, format_errors
 from controller.errors import ConfigError
@@ -45,9 +45,16 @@ class FleetCfg(Section):
     guard_id: GuardId = "guard-1"
     homeassistant_prefix: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")] = (
         "homeassistant")
+    homeassistant_user: GuardId | None = None  # a read-only broker account for Home Assistant
     office_dir: DirPath = "/etc/officesec"
     guard_dir: DirPath = "/etc/officesec"
     broker_dir: DirPath = "/etc/mosquitto/officesec"
+
+    @model_validator(mode="after")
+    def _distinct_users(self) -> FleetCfg:
+        if self.homeassistant_user is not None and self.homeassistant_user == self.guard_id:
+            raise ValueError("homeassistant_user: must differ from guard_id")
+        return self
 
 
 @dataclass(frozen=True)

@@ -61,6 +61,7 @@ def dump_toml(data: Mapping[str, Any], header: str = "") -> str:
 
 
 def _emit(out: list[str], data: Mapping[str, Any], path: list[str]) -> None:
+    data = {k: v for k, v in data.items() if v is not None}  # TOML has no null: leave it out
     for k, v in data.items():
         if not isinstance(v, dict) and not _is_table_array(v):
             out.append(f"{_key(k)} = {_value(v)}")
@@ -169,6 +170,13 @@ def acl(offices: Sequence[InventoryOffice], fleet: FleetCfg) -> str:
         f"topic write {t.cmd('+')}",
         f"topic readwrite {fleet.prefix}/guard/{fleet.guard_id}/#",
     ]
+    if fleet.homeassistant_user is not None:
+        ha = fleet.homeassistant_prefix
+        lines += ["", "# Home Assistant: reads office status, writes only its birth message",
+                  f"user {fleet.homeassistant_user}", f"topic read {ha}/#",
+                  f"topic write {ha}/status", f"topic read {t.all_offices('state')}",
+                  f"topic read {t.all_offices('event')}",
+                  f"topic read {t.all_offices('availability')}"]
     for entry in offices:
         if entry.office.neighbors:
             lines += ["", f"# neighbours of {entry.office.id}", f"user {entry.office.id}"]

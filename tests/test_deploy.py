@@ -62,7 +62,9 @@ class Fleet:
     revoked: tuple[Path, Path]  # o-20's certificate and key before `--rotate o-20`
 
     def bundle(self, office: str) -> Path:
-        return self.out / ("guard" if office == "guard-1" else f"offices/{office}")
+        if office in ("guard-1", "homeassistant"):
+            return self.out / office.removesuffix("-1")
+        return self.out / "offices" / office
 
     def password(self, office: str) -> str:
         return (self.bundle(office) / "mqtt-password").read_text().strip()
@@ -98,7 +100,7 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
     out.mkdir()
     (out / "fleet.toml").write_text(
         f'[fleet]\nbroker_host = "127.0.0.1"\nbroker_port = {port}\noffice_dir = ""\n'
-        f'guard_dir = ""\nbroker_dir = "{broker_dir}"\n'
+        f'guard_dir = ""\nbroker_dir = "{broker_dir}"\nhomeassistant_user = "homeassistant"\n'
         '[defaults.hardware]\npin_factory = "mock"\n[defaults.alarm]\nheartbeat_s = 0.5\n')
     rows = ["id,site,building,floor,room,label,neighbors"]
     for i in range(1, N_OFFICES + 1):
@@ -257,6 +259,22 @@ def test_guard_commands_but_cannot_forge_office_messages(connect: Callable[..., 
     for topic in (T.event("o-15"), T.state("o-15"), T.alarm("o-15"), T.availability("o-15"),
                   T.sim_input("o-15", "panic"), T.guard_availability("guard-2")):
         assert guard.publish(topic) == NOT_AUTHORIZED, topic
+
+
+def test_home_assistant_reads_status_and_writes_only_its_birth_message(
+        connect: Callable[..., Client]) -> None:
+    ha = connect("homeassistant")
+    ha.c.subscribe("officesec/#", qos=1)
+    time.sleep(0.3)
+    assert ha.publish("homeassistant/status", b"online") < 0x80
+    for topic in (T.cmd("o-04"), T.event("o-04"), T.sim_input("o-04", "panic"),
+                  "homeassistant/device/officesec_o-04/config"):
+        assert ha.publish(topic) == NOT_AUTHORIZED, topic
+    connect("o-04").publish(T.event("o-04"), b"event")
+    connect("guard-1").publish(T.cmd("o-04"), b"secret command")
+    wait_for(lambda: (T.event("o-04"), b"event") in ha.messages, 10, "HA to see the event")
+    time.sleep(0.3)
+    assert (T.cmd("o-04"), b"secret command") not in ha.messages
 
 
 def test_office_reads_own_cmd_and_neighbour_alarms_only(connect: Callable[..., Client]) -> None:

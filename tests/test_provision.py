@@ -244,6 +244,7 @@ def test_toml_inventory_with_fleet_and_defaults(tmp_path: Path) -> None:
 broker_host = "mqtt.jobcenter.example"
 broker_alt_names = ["10.0.0.5"]
 guard_id = "leitstelle"
+homeassistant_user = "ha"
 
 [defaults.hardware]
 panic_contact = "no"
@@ -270,6 +271,9 @@ id = "og-202"
     assert {"mqtt.jobcenter.example", "10.0.0.5"} <= pki.server_hosts(
         (out / "broker" / "server.crt").read_bytes())
     assert "user leitstelle" in (out / "broker" / "acl").read_text()
+    assert "user ha\ntopic read homeassistant/#" in (out / "broker" / "acl").read_text()
+    assert (out / "homeassistant" / "client.key").stat().st_mode & 0o777 == 0o600
+    assert "ha:" in (out / "broker" / "passwd").read_text()
     assert "password_file /etc/mosquitto/officesec/passwd" in (
         out / "broker" / "officesec.conf").read_text()
     # the guard config keeps what the operator added
