@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import shutil
 import subprocess
 import sys
@@ -12,6 +14,7 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 
+from controller import cli
 from controller import provision_pki as pki
 from controller import provision_render as render
 from controller.config import load_office_config
@@ -32,8 +35,24 @@ def inventory_csv(n: int, *, extra: str = "") -> str:
 
 
 def run(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*OFFICESEC, "provision", *map(str, args)], capture_output=True,
-                          text=True, timeout=120, check=False)
+    """The CLI in-process (same code path as the console script, without interpreter start-up)."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = cli.main(["provision", *map(str, args)])
+    return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
+
+
+def test_console_script_exit_codes(tmp_path: Path) -> None:
+    inv = tmp_path / "inventory.csv"
+    inv.write_text(HEADER + "a-1,S,B,F,R,L,\n")
+    res = subprocess.run([*OFFICESEC, "provision", str(inv), "--out", str(tmp_path / "out")],
+                         capture_output=True, text=True, timeout=120, check=False)
+    assert res.returncode == 0, res.stderr
+    inv.write_text(HEADER + "a 1,S,B,F,R,L,\n")
+    res = subprocess.run([*OFFICESEC, "provision", str(inv), "--out", str(tmp_path / "out2")],
+                         capture_output=True, text=True, timeout=120, check=False)
+    assert res.returncode == 2
+    assert "inventory.csv: line 2: id:" in res.stderr
 
 
 def snapshot(root: Path) -> dict[str, tuple[str, int]]:
