@@ -207,8 +207,11 @@ acl_file {_join(base, ACL)}
 # alarms survive a broker restart; a short autosave bounds what a power cut loses
 persistence true
 autosave_interval 10
+# the guard's persistent session keeps its queue through an outage: 100000 messages
+# are about half an hour of 50 offices' 1 s heartbeats (plus every event); the guard
+# repairs anything beyond that from the offices' outboxes (seq gaps -> resend)
 persistent_client_expiration 14d
-max_queued_messages 10000
+max_queued_messages 100000
 max_inflight_messages 100
 # alarms are tiny and must not wait for Nagle
 set_tcp_nodelay true
