@@ -54,11 +54,22 @@ def browser(stack: Stack) -> Iterator[Any]:
             chromium.close()
 
 
+_SESSIONS: dict[tuple[str, str], Any] = {}
+
+
 def screen(browser: Any, stack: Stack, user: str, **ctx: Any) -> Any:
-    """A logged-in dashboard in its own browser context (its own cookies, like another PC)."""
-    page = browser.new_context(**ctx).new_page()
+    """A logged-in dashboard in its own browser context (its own cookies, like another PC).
+
+    The first screen per user logs in through the form; later ones reuse its cookies.
+    """
+    key = (stack.url, user)
+    page = browser.new_context(storage_state=_SESSIONS.get(key), **ctx).new_page()
     page.set_default_timeout(UI_TIMEOUT_MS)
-    login(page, stack.url, user, stack.password(user))
+    if key in _SESSIONS:
+        page.goto(stack.url)
+    else:
+        login(page, stack.url, user, stack.password(user))
+        _SESSIONS[key] = page.context.storage_state()
     page.wait_for_selector("#live.on")
     page.wait_for_selector(".office[data-office]")
     return page
@@ -88,8 +99,19 @@ def test_wrong_password_shows_an_error_and_no_session(browser: Any, stack: Stack
 
 def test_alarm_appears_live_is_acknowledged_and_every_screen_follows(browser: Any, stack: Stack):
     office = "eg-101"
-    first = screen(browser, stack, "admin")
+    first = screen(browser, stack, "admin", permissions=["notifications"])
     second = screen(browser, stack, "guard")
+    # record the browser notifications the page raises (headless Chromium shows none)
+    first.evaluate("""() => {
+        window.__notes = [];
+        const Real = window.Notification;
+        window.Notification = function (title, opts) {
+            window.__notes.push(title);
+            return new Real(title, opts);
+        };
+        Object.defineProperty(window.Notification, "permission", { get: () => Real.permission });
+        window.Notification.requestPermission = Real.requestPermission.bind(Real);
+    }""")
     for page in (first, second):
         page.evaluate("window.__sameDocument = true")  # gone if the page reloads
         assert page.locator(".alarm-card").count() == 0
@@ -107,6 +129,7 @@ def test_alarm_appears_live_is_acknowledged_and_every_screen_follows(browser: An
         assert "alarm-active" in page.evaluate("document.body.className")
         page.wait_for_selector(f'.office[data-office="{office}"][data-status="alarm"]')
     assert first.evaluate("document.body.dataset.sound") == "playing"  # until acknowledged
+    assert first.evaluate("window.__notes") == ["ALARM: Beratung 101"]
     ticker = first.locator(".alarm-card .ticker")
     before = ticker.inner_text()
     wait_for(lambda: ticker.inner_text() != before, 5, "time since raised ticks")
