@@ -133,40 +133,63 @@ def test_relay_off_drives_the_relay_low_even_with_a_broken_config(tmp_path: Path
     assert "hardware.relay_pin" in res.stderr
 
 
-def test_daemon_notifies_ready_and_pets_the_watchdog(tmp_path: Path, broker: Mosquitto) -> None:
-    """`officesec run` under a stand-in for systemd: READY=1, WATCHDOG=1, STOPPING=1."""
-    cfg = tmp_path / "office.toml"
-    cfg.write_text(f'[office]\nid = "wd-1"\n[mqtt]\nport = {broker.port}\n'
-                   f'[hardware]\npin_factory = "mock"\n[storage]\npath = "{tmp_path}/o.db"\n')
+def _notifications(tmp_path: Path, args: list[str]) -> tuple[list[str], list[str]]:
+    """Run an officesec process under a stand-in for systemd; (messages while up, after TERM)."""
     sock_path = tmp_path / "notify.sock"
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     sock.bind(str(sock_path))
     sock.settimeout(0.5)
     env = {**os.environ, "NOTIFY_SOCKET": str(sock_path), "WATCHDOG_USEC": "1000000"}
-    proc = subprocess.Popen([str(VENV_BIN / "officesec"), "run", "--config", str(cfg)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    log = (tmp_path / "process.log").open("wb")
+    proc = subprocess.Popen([str(VENV_BIN / "officesec"), *args], env=env, stdout=log,
+                            stderr=log)
     seen: list[str] = []
+    rest: list[str] = []
     try:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and seen.count("WATCHDOG=1") < 2:
             try:
                 seen.append(sock.recv(4096).decode())
             except TimeoutError:
-                assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-        assert any(m.startswith("READY=1") for m in seen), seen
-        ready_at = next(i for i, m in enumerate(seen) if m.startswith("READY=1"))
-        assert "WATCHDOG=1" in seen[ready_at:], seen
+                assert proc.poll() is None, (tmp_path / "process.log").read_text()
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(30) == 0
-        rest: list[str] = []
+        assert proc.wait(30) == 0, (tmp_path / "process.log").read_text()
         while True:
             try:
                 rest.append(sock.recv(4096).decode())
             except TimeoutError:
                 break
-        assert "STOPPING=1" in rest, rest
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait(5)
         sock.close()
+        log.close()
+    return seen, rest
+
+
+def _ready_then_watchdog(seen: list[str]) -> None:
+    assert any(m.startswith("READY=1") for m in seen), seen
+    ready_at = next(i for i, m in enumerate(seen) if m.startswith("READY=1"))
+    assert "WATCHDOG=1" in seen[ready_at:], seen
+    assert "WATCHDOG=1" not in seen[:ready_at], seen
+
+
+def test_daemon_notifies_ready_and_pets_the_watchdog(tmp_path: Path, broker: Mosquitto) -> None:
+    """`officesec run` as systemd sees it: READY=1, then WATCHDOG=1, STOPPING=1 on TERM."""
+    cfg = tmp_path / "office.toml"
+    cfg.write_text(f'[office]\nid = "wd-1"\n[mqtt]\nport = {broker.port}\n'
+                   f'[hardware]\npin_factory = "mock"\n[storage]\npath = "{tmp_path}/o.db"\n')
+    seen, rest = _notifications(tmp_path, ["run", "--config", str(cfg)])
+    _ready_then_watchdog(seen)
+    assert "STOPPING=1" in rest, rest
+
+
+def test_guard_notifies_ready_and_pets_the_watchdog(tmp_path: Path, broker: Mosquitto) -> None:
+    """`officesec guard` as systemd sees it (Type=notify would time out without READY=1)."""
+    cfg = tmp_path / "guard.toml"
+    cfg.write_text(f'[guard]\nlisten_port = 0\n[mqtt]\nport = {broker.port}\n'
+                   f'[store]\npath = "{tmp_path}/guard.db"\n')
+    seen, rest = _notifications(tmp_path, ["guard", "--config", str(cfg)])
+    _ready_then_watchdog(seen)
+    assert "STOPPING=1" in rest, rest

@@ -14,15 +14,28 @@ import logging
 import signal
 import sys
 from collections.abc import Iterator
+from typing import Any
 
 import structlog
 
+from controller import sdnotify
 from controller.errors import ConfigError, StoreError
 from controller.logs import configure_logging
 
 EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
 LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
           "error": logging.ERROR}
+
+
+async def _systemd(service: Any) -> None:
+    """READY=1 once serving; WATCHDOG=1 only while paho's loop runs and this event loop turns."""
+    sdnotify.ready("serving")
+    period = sdnotify.watchdog_period()
+    while period is not None:
+        await asyncio.sleep(min(period, 1.0))
+        thread = getattr(service.mqtt.client, "_thread", None)
+        if thread is not None and thread.is_alive():
+            sdnotify.watchdog()
 
 
 def main(args: argparse.Namespace) -> int:
@@ -81,7 +94,11 @@ def main(args: argparse.Namespace) -> int:
             host = cfg.guard.listen_host
             shown = f"[{host}]" if ":" in host else host
             log.info("dashboard_url", url=f"{'https' if tls else 'http'}://{shown}:{port}/")
+            notifier = asyncio.create_task(_systemd(service))
         await task
+        if server.started:
+            notifier.cancel()
+            sdnotify.stopping()
         return bool(server.started)
 
     try:
