@@ -36,6 +36,7 @@ READY_TIMEOUT_S = 30.0  # the guard imports the web stack and opens its store; s
 TERM_GRACE_S = 3.0  # children get SIGTERM, then SIGKILL: the whole stop stays under 5 s
 SUPERVISE_EVERY_S = 0.5
 MAX_RESTARTS = 5  # a child that keeps dying is a bug to show, not to hide behind restarts
+STABLE_AFTER_S = 60.0
 _PR_SET_PDEATHSIG = 1
 
 
@@ -64,12 +65,14 @@ class Child:
     log_path: Path
     proc: subprocess.Popen[bytes] | None = None
     restarts: int = 0
+    started_at: float = 0.0
     _log: IO[bytes] | None = field(default=None, repr=False)
 
     def start(self) -> None:
         """Start (or restart) the process; output goes to its log file."""
         if self._log is None:
             self._log = self.log_path.open("ab")
+        self.started_at = time.monotonic()
         self.proc = subprocess.Popen(
             self.argv, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
             env=_child_env(), start_new_session=True, preexec_fn=_die_with_parent)  # noqa: PLW1509
@@ -174,6 +177,8 @@ class Demo:
                 code = child.exited()
                 if code is None:
                     continue
+                if time.monotonic() - child.started_at > STABLE_AFTER_S:
+                    child.restarts = 0  # a crash after a long healthy run is not a crash loop
                 if child.restarts >= MAX_RESTARTS:
                     self.say(f"{child.name} keeps failing (exit {code}); stopping the demo. "
                              f"Its last output:\n{child.log_tail()}")
