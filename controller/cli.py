@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "keygen": ("controller.cli", "keygen", "create the guard station's command-signing keys"),
     "provision": ("controller.provision", "main", "write configs and credentials for a fleet"),
     "selftest": ("controller.selftest", "main", "check the wiring and the broker on a Pi"),
+    "hash-password": ("controller.guard.passwords", "main", "print an argon2 hash for [[users]]"),
     "relay-off": ("controller.selftest", "relay_off",
                   "drive the door relay to its de-energised (locked) level, then exit"),
 }
