@@ -1,0 +1,116 @@
+"""Pure parts of the guard station: sequence bookkeeping, alarm life, staleness, SSE fan-out."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime
+
+from controller.guard.hub import Hub
+from controller.guard.model import LiveModel
+from controller.guard.repair import retry_after
+from controller.guard.store import Store
+from controller.protocol import Event, State
+
+
+def _event(seq: int, etype: str = "door_opened", **fields: object) -> Event:
+    return Event(id=uuid.uuid4(), office="eg-101", seq=seq, ts=datetime.now(UTC),
+                 type=etype, **fields)  # type: ignore[arg-type]
+
+
+def _gaps(store: Store) -> list[tuple[int, int]]:
+    return [(g["from_seq"], g["to_seq"]) for g in store.gaps("eg-101")]
+
+
+def test_gaps_are_found_split_and_filled() -> None:
+    store = Store(":memory:")
+    assert store.note_seq("eg-101", 5, 0.0).new_gap is None  # first sight is the baseline
+    assert store.note_seq("eg-101", 10, 0.0).new_gap == (6, 9)
+    assert store.note_seq("eg-101", 8, 0.0).filled
+    assert _gaps(store) == [(6, 7), (9, 9)]
+    assert not store.note_seq("eg-101", 3, 0.0).filled  # older than the baseline, no gap
+    store.note_seq("eg-101", 6, 0.0)
+    store.note_seq("eg-101", 7, 0.0)
+    store.note_seq("eg-101", 9, 0.0)
+    assert _gaps(store) == []
+    assert store.tail_gap("eg-101", 12, 0.0) == (11, 12)
+    assert store.tail_gap("eg-101", 12, 0.0) is None
+
+
+def test_void_range_is_not_a_gap_and_reset_starts_over() -> None:
+    store = Store(":memory:")
+    store.note_seq("eg-101", 1, 0.0)
+    store.note_seq("eg-101", 300, 0.0)
+    assert _gaps(store) == [(2, 299)]
+    assert store.void_range("eg-101", 10, 299)
+    assert _gaps(store) == [(2, 9)]
+    assert store.note_seq("eg-101", 1, 0.0, started=True).reset
+    assert _gaps(store) == []
+    assert store.max_seq("eg-101") == 1
+
+
+def test_duplicates_are_counted_and_alarm_state_only_moves_forward() -> None:
+    store = Store(":memory:")
+    event = _event(1)
+    assert store.insert_event(event, 0.0)
+    assert not store.insert_event(event, 0.0)
+    assert store.office_rows()["eg-101"]["duplicates"] == 1
+    alarm_id = str(uuid.uuid4())
+    row, _ = store.upsert_alarm(alarm_id, "eg-101", state="resolved", at="t2", now=0.0, by="a")
+    assert row["state"] == "resolved" and row["resolved_by"] == "a"
+    row, changed = store.upsert_alarm(alarm_id, "eg-101", state="active", at="t1", now=0.0)
+    assert row["state"] == "resolved"  # a late panic does not reopen it
+    assert not changed
+
+
+def _state(seq: int = 0, heartbeat_s: float = 1.0, **fields: object) -> State:
+    base: dict[str, object] = {"office": "eg-101", "ts": datetime.now(UTC), "seq": seq,
+                               "door": "locked", "contact": "closed", "alarm": "none",
+                               "version": "1", "uptime_s": 1.0, "outbox_pending": 0,
+                               "heartbeat_s": heartbeat_s}
+    base.update(fields)
+    return State(**base)  # type: ignore[arg-type]
+
+
+def test_staleness_uses_three_heartbeats() -> None:
+    model = LiveModel([{"id": "eg-101"}, {"id": "eg-102"}])
+    assert model.on_state("eg-101", _state(), now=100.0)
+    assert not model.on_state("eg-101", _state(uptime_s=2.0), now=100.5)  # clock only
+    assert model.on_state("eg-101", _state(contact="open"), now=101.0)
+    assert model.tick(103.9) == []
+    assert model.tick(104.1) == ["eg-101"]
+    views = {v["id"]: v for v in model.snapshot(104.1)}
+    assert views["eg-101"]["stale"] and not views["eg-101"]["missing"]
+    assert views["eg-102"]["missing"] and not views["eg-102"]["stale"]
+    assert model.on_state("eg-101", _state(contact="open"), now=104.2)  # fresh again
+    assert not model.offices["eg-101"].stale
+
+
+def test_retry_backoff_grows_and_is_capped() -> None:
+    assert retry_after(0) == 0
+    assert retry_after(1) < retry_after(3) <= 60
+    assert retry_after(50) == 300
+
+
+def test_slow_sse_client_is_dropped_not_buffered() -> None:
+    async def scenario() -> None:
+        hub = Hub(queue_size=3)
+        slow, fast = hub.subscribe(), hub.subscribe()
+        received: list[str] = []
+
+        async def reader() -> None:
+            async for msg in hub.stream(fast, []):
+                received.append(msg["id"])
+
+        task = asyncio.create_task(reader())
+        for i in range(10):
+            hub.publish("office", {"i": i})
+            await asyncio.sleep(0)
+        await asyncio.sleep(0.01)
+        assert slow.dropped and slow not in hub.subscribers
+        assert hub.dropped_clients == 1
+        assert received == [str(i) for i in range(1, 11)]
+        assert [m async for m in hub.stream(slow, [])] == []  # its stream simply ends
+        task.cancel()
+
+    asyncio.run(scenario())
