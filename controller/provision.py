@@ -9,6 +9,7 @@ before any file in DIR is replaced, each by an atomic rename.
 from __future__ import annotations
 
 import argparse
+import fcntl
 import os
 import shutil
 import sys
@@ -270,21 +271,27 @@ def _commit(plan: Plan, staging: Path, out: Path) -> int:
 def provision(inventory: Path, out: Path, rotate: list[str]) -> tuple[Plan, int]:
     """Validate, generate, stage and commit; raises ConfigError before writing anything."""
     inv = load_inventory(inventory)
-    old = _Existing(out)
-    saved = old.toml(FLEET)
-    fleet = fleet_settings(saved.get("fleet", {}), inv.fleet)
-    run = _Run(inv, out, rotate, old, fleet, r.merge(saved.get("defaults", {}), inv.defaults))
-    run.build()
-    plan = run.plan
     parent = out.resolve().parent
     parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.staging-", dir=parent))
+    # one run at a time per directory: a second run waits, then sees the first one's secrets
+    lock = os.open(parent, os.O_RDONLY | os.O_DIRECTORY)
     try:
-        _stage(plan, staging)
-        run.validate(staging)
-        return plan, _commit(plan, staging, out)
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        old = _Existing(out)
+        saved = old.toml(FLEET)
+        fleet = fleet_settings(saved.get("fleet", {}), inv.fleet)
+        run = _Run(inv, out, rotate, old, fleet,
+                   r.merge(saved.get("defaults", {}), inv.defaults))
+        run.build()
+        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.staging-", dir=parent))
+        try:
+            _stage(run.plan, staging)
+            run.validate(staging)
+            return run.plan, _commit(run.plan, staging, out)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        os.close(lock)  # releases the lock
 
 
 def main(args: argparse.Namespace) -> int:

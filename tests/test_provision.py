@@ -353,3 +353,20 @@ def test_toml_writer_round_trips() -> None:
 
 if __name__ == "__main__":
     sys.exit(pytest.main([__file__]))
+
+
+def test_concurrent_runs_do_not_mix_secrets(tmp_path: Path) -> None:
+    inv = tmp_path / "inventory.csv"
+    inv.write_text(inventory_csv(6))
+    procs = [subprocess.Popen([*OFFICESEC, "provision", str(inv), "--out", str(tmp_path / "out")],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(3)]
+    results = [p.communicate(timeout=120) for p in procs]
+    assert all(p.returncode == 0 for p in procs), results
+    written = sorted(out.split("; ")[1].split()[0] for out, _ in results)
+    assert written[:2] == ["0", "0"], written  # the first run wrote, the others found it done
+    passwd = dict(line.split(":", 1) for line in
+                  (tmp_path / "out" / "broker" / "passwd").read_text().splitlines())
+    for i in range(1, 7):
+        pw = (tmp_path / "out" / "offices" / f"o-{i:02d}" / "mqtt-password").read_text().strip()
+        assert pki.mosquitto_verify(pw, passwd[f"o-{i:02d}"])
