@@ -29,7 +29,7 @@ class Webhook:
         hook = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server API
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 status = 500 if hook.fail > 0 else 200
                 hook.fail -= 1
@@ -111,7 +111,7 @@ def test_acknowledged_alarm_is_not_escalated(tmp_path: Path, broker: Mosquitto,
     try:
         event = sim.press()
         alarm_id = str(event.alarm_id)
-        wait_for(lambda: guard.alarms(), what="alarm")
+        wait_for(guard.alarms, what="alarm")
         assert guard.client.post(f"/api/alarms/{alarm_id}/ack").status_code == 200
         late = sim.press()
         wait_for(lambda: webhook.received.qsize() >= 1, timeout=10, what="escalation")

@@ -30,7 +30,7 @@ def test_panic_reaches_api_and_stream(guard: GuardProc, broker: Mosquitto) -> No
             event.alarm_id))
         assert alarm["state"] == "active"
         assert alarm["office"] == "eg-101"
-        alarms = wait_for(lambda: guard.alarms(), what="alarm in API")
+        alarms = wait_for(guard.alarms, what="alarm in API")
         assert [a["alarm_id"] for a in alarms] == [str(event.alarm_id)]
         office = guard.office("eg-101")
         assert office["online"] and not office["missing"]

@@ -35,7 +35,8 @@ CSRF_COOKIE = "officesec_csrf"
 BASIC_CACHE_S = 60.0
 _HASHER = PasswordHasher()
 # verified against for unknown users, so that a wrong name costs as much as a wrong password
-_DUMMY_HASH = "$argon2id$v=19$m=65536,t=3,p=4$yWRPYHOz2jR3ygmH3srn8g$PrEdLvjcJdoyaiKgJSCQJ6zG/T+ErINNX4lSCUesxr4"
+_DUMMY_HASH = ("$argon2id$v=19$m=65536,t=3,p=4$yWRPYHOz2jR3ygmH3srn8g$PrEdLv"
+               "jcJdoyaiKgJSCQJ6zG/T+ErINNX4lSCUesxr4")
 
 
 @dataclass(frozen=True)
