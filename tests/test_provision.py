@@ -370,3 +370,12 @@ def test_concurrent_runs_do_not_mix_secrets(tmp_path: Path) -> None:
     for i in range(1, 7):
         pw = (tmp_path / "out" / "offices" / f"o-{i:02d}" / "mqtt-password").read_text().strip()
         assert pki.mosquitto_verify(pw, passwd[f"o-{i:02d}"])
+
+
+def test_repo_example_acl_matches_what_provision_writes() -> None:
+    from controller.provision_inventory import parse_csv  # noqa: PLC0415
+
+    inv = parse_csv(HEADER + "eg-101,S,A,EG,101,L,eg-102\neg-102,S,A,EG,102,L,eg-101 eg-103\n"
+                    "eg-103,S,A,EG,103,L,eg-102\n")
+    expected = render.acl(inv.offices, FleetCfg(homeassistant_user="homeassistant"))
+    assert (REPO / "config" / "mosquitto" / "acl.example").read_text() == expected
