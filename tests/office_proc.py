@@ -87,9 +87,9 @@ class OfficeProc:
     def log_text(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
 
-    def wait_log(self, needle: str, timeout: float = 10.0) -> None:
+    def wait_log(self, needle: str, timeout: float = 10.0, count: int = 1) -> None:
         deadline = time.monotonic() + timeout
-        while needle not in self.log_text():
+        while self.log_text().count(needle) < count:
             if time.monotonic() > deadline:
                 raise AssertionError(f"{needle!r} not in log:\n{self.log_text()[-3000:]}")
             time.sleep(0.02)
