@@ -19,7 +19,7 @@ from controller import provision_pki as pki
 from controller import provision_render as render
 from controller.config import load_office_config
 from controller.guard.config import load_guard_config
-from controller.provision_inventory import FleetCfg
+from controller.provision_inventory import FleetCfg, parse_csv
 
 REPO = Path(__file__).resolve().parent.parent
 OFFICESEC = [str(REPO / ".venv" / "bin" / "officesec")]
@@ -373,8 +373,6 @@ def test_concurrent_runs_do_not_mix_secrets(tmp_path: Path) -> None:
 
 
 def test_repo_example_acl_matches_what_provision_writes() -> None:
-    from controller.provision_inventory import parse_csv  # noqa: PLC0415
-
     inv = parse_csv(HEADER + "eg-101,S,A,EG,101,L,eg-102\neg-102,S,A,EG,102,L,eg-101 eg-103\n"
                     "eg-103,S,A,EG,103,L,eg-102\n")
     expected = render.acl(inv.offices, FleetCfg(homeassistant_user="homeassistant"))
