@@ -79,11 +79,13 @@ def _ca(old: _Existing) -> pki.Issued:
                                "your backup (a new CA would lock out every installed office)"])
         return pki.make_ca()
     try:
-        pki.load_cert(pair.cert_pem)
-        pki.load_key(pair.key_pem)
+        matches = pki.load_cert(pair.cert_pem).public_key() == pki.load_key(
+            pair.key_pem).public_key()
     except ValueError:
-        raise ConfigError([f"{old.out}/pki: ca.crt or ca.key is unreadable; restore it from "
-                           "your backup"]) from None
+        matches = False
+    if not matches:
+        raise ConfigError([f"{old.out}/pki: ca.crt and ca.key are unreadable or do not belong "
+                           "together; restore them from your backup"])
     return pair
 
 

@@ -377,3 +377,14 @@ def test_repo_example_acl_matches_what_provision_writes() -> None:
                     "eg-103,S,A,EG,103,L,eg-102\n")
     expected = render.acl(inv.offices, FleetCfg(homeassistant_user="homeassistant"))
     assert (REPO / "config" / "mosquitto" / "acl.example").read_text() == expected
+
+
+def test_foreign_ca_key_is_refused(fleet20: Path, tmp_path: Path) -> None:
+    inv, out = copy_fleet(fleet20, tmp_path)
+    before = snapshot(out)
+    (out / "pki" / "ca.key").write_bytes(pki.make_ca().key_pem)
+    before["pki/ca.key"] = snapshot(out)["pki/ca.key"]
+    res = run(inv, "--out", out)
+    assert res.returncode == 2
+    assert "do not belong together" in res.stderr
+    assert snapshot(out) == before
