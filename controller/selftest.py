@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import shutil
 import ssl
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -263,6 +265,10 @@ def main(args: argparse.Namespace) -> int:
         for line in exc.problems:
             print(line, file=sys.stderr)
         return EXIT_CONFIG
+    # lgpio creates its notification FIFO in the working directory (or $LG_WD); an installer
+    # running `sudo -u officesec officesec selftest` from a home directory cannot write there
+    if "LG_WD" not in os.environ and not os.access(os.getcwd(), os.W_OK):
+        os.environ["LG_WD"] = tempfile.gettempdir()
     checks = run_selftest(cfg, pulse=args.pulse_relay)
     print(table(checks), flush=True)
     return sum(1 for c in checks if c.ok is False)
