@@ -9,18 +9,21 @@ from __future__ import annotations
 import csv
 import io
 import signal
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from controller.protocol import Event, Topics, utcnow
 from tests.test_dashboard_support import (
     UI_TIMEOUT_MS,
     Stack,
     launch,
     login,
     need_chromium,
+    publish_raw,
     publish_sim,
     start_stack,
     wait_for,
@@ -213,6 +216,14 @@ def test_event_log_filters_and_csv_export(browser: Any, stack: Stack):
     page.context.close()
 
 
+def test_event_log_explains_a_bad_filter(browser: Any, stack: Stack):
+    page = screen(browser, stack, "guard")
+    answer = page.goto(stack.url + "events?since=tomorrow&type=explosion")
+    assert answer is not None and answer.status == 200
+    assert "since: 'tomorrow' is not a date and time" in page.locator(".flash.error").inner_text()
+    page.context.close()
+
+
 def test_event_log_shows_new_events_live(browser: Any, stack: Stack):
     page = screen(browser, stack, "guard")
     page.goto(stack.url + "events?office=eg-103")
@@ -288,4 +299,17 @@ def test_missing_stale_and_offline_offices_are_shown(browser: Any, stack: Stack)
         office.send_signal(signal.SIGCONT)
     page.wait_for_selector('.office[data-office="eg-103"][data-status="online"]',
                            timeout=30_000)
+    page.context.close()
+
+
+def test_gap_in_an_offices_sequence_shows_events_may_be_missing(browser: Any, stack: Stack):
+    """Failure injection: events 2..4 of eg-104 never arrive (eg-104 has no daemon to resend)."""
+    page = screen(browser, stack, "guard")
+    topic = Topics("officesec").event("eg-104")
+    for seq in (1, 5):
+        event = Event(id=uuid.uuid4(), office="eg-104", seq=seq, ts=utcnow(), type="door_closed")
+        publish_raw(stack, topic, event.to_bytes())
+    card = page.locator('.office[data-office="eg-104"]')
+    card.locator('.gap-note:has-text("events may be missing")').wait_for()
+    assert card.get_attribute("class") is not None and "gap" in (card.get_attribute("class") or "")
     page.context.close()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -141,14 +140,13 @@ def start_stack(root: Path, offices: int, *, running: int | None = None,
     return stack
 
 
-def publish_sim(stack: Stack, office: str, name: str, value: str) -> None:
-    """Press a simulated input straight on the broker (what the office's wiring would do)."""
-    exe = shutil.which("mosquitto_pub")
-    topic = Topics(stack.layout_prefix).sim_input(office, name)
-    if exe:
-        subprocess.run([exe, "-h", stack.broker.host, "-p", str(stack.broker.port), "-q", "1",
-                        "-t", topic, "-m", value], check=True, timeout=10)
-        return
+def publish_raw(stack: Stack, topic: str, payload: bytes) -> None:
+    """Publish straight on the test broker (QoS 1), as a device or an intruder would."""
     import paho.mqtt.publish as publish
 
-    publish.single(topic, value, qos=1, hostname=stack.broker.host, port=stack.broker.port)
+    publish.single(topic, payload, qos=1, hostname=stack.broker.host, port=stack.broker.port)
+
+
+def publish_sim(stack: Stack, office: str, name: str, value: str) -> None:
+    """Press a simulated input straight on the broker (what the office's wiring would do)."""
+    publish_raw(stack, Topics(stack.layout_prefix).sim_input(office, name), value.encode())
