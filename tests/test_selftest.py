@@ -108,5 +108,16 @@ def test_clock_check_never_crashes() -> None:
     assert check.ok in (True, False, None)
 
 
-if __name__ == "__main__":
-    raise SystemExit(pytest.main([__file__]))
+
+
+@pytest.mark.parametrize(("answer", "ok"), [("yes", True), ("no", False), ("maybe", None)])
+def test_clock_check_reads_timedatectl(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                       answer: str, ok: bool | None) -> None:
+    fake = tmp_path / "timedatectl"  # stands in for systemd's answer about NTP sync
+    fake.write_text(f"#!/bin/sh\n[ \"$*\" = 'show -p NTPSynchronized --value' ] && echo {answer}\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert check_clock().ok is ok
+    monkeypatch.setenv("PATH", str(tmp_path / "nowhere"))
+    assert check_clock().ok is None
+    assert "unknown" in check_clock().detail
