@@ -16,7 +16,7 @@ EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
 
 # sub-command -> (module, function, help); each function takes the parsed args, returns the code
 COMMANDS: dict[str, tuple[str, str, str]] = {
-    "run": ("controller.daemon", "main", "run the office daemon (one per Raspberry Pi)"),
+    "run": ("controller.run", "main", "run the office daemon (one per Raspberry Pi)"),
     "guard": ("controller.guard.main", "main", "run the guard station"),
     "demo": ("controller.demo", "main", "run the whole system on this machine"),
     "check-config": ("controller.cli", "check_config", "validate an office or guard config"),

@@ -8,10 +8,7 @@ docs/architecture.md for the picture.
 
 from __future__ import annotations
 
-import argparse
 import queue
-import signal
-import sys
 import threading
 import time
 from pathlib import Path
@@ -21,10 +18,8 @@ import structlog
 
 from controller import __version__, homeassistant
 from controller.commands import CommandGate, RateLimit
-from controller.config import OfficeConfig, load_office_config
-from controller.errors import ConfigError, ControllerError
+from controller.config import OfficeConfig
 from controller.hardware import Board
-from controller.logs import configure_logging
 from controller.machine import (
     AlarmChanged,
     AlarmRecord,
@@ -357,49 +352,3 @@ class Daemon:
                       outbox_pending=self.outbox.pending_count,
                       heartbeat_s=self.cfg.alarm.heartbeat_s, location=self.location, **snap)
         self.link.publish(self.topics.state(self.office), state.to_bytes(), retain=True)
-
-
-def main(args: argparse.Namespace) -> int:
-    """`officesec run --config FILE`: exit 0 on a clean stop, 2 on a bad config, 1 on failure."""
-    try:
-        cfg = load_office_config(args.config)
-    except ConfigError as exc:
-        for line in exc.problems:
-            print(line, flush=True, file=sys.stderr)
-        return 2
-    configure_logging(json_logs=cfg.log.json_logs, level=_level(cfg.log.level))
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    daemon = Daemon(cfg)
-    try:
-        daemon.start()
-    except ConfigError as exc:
-        for line in exc.problems:
-            print(line, flush=True, file=sys.stderr)
-        daemon.board.close()
-        return 2
-    except ControllerError as exc:
-        log.error("start_failed", error=str(exc))
-        daemon.board.close()
-        return 1
-    from controller import sdnotify  # noqa: PLC0415
-
-    sdnotify.ready("running")
-    period = sdnotify.watchdog_period() or 1.0
-    while not stop.wait(min(period, 1.0)):
-        if daemon.healthy():
-            sdnotify.watchdog()
-        else:
-            log.error("unhealthy", logic=daemon.thread is not None and daemon.thread.is_alive(),
-                      outbox=daemon.outbox.alive, mqtt_loop=daemon.link.loop_alive)
-    sdnotify.stopping()
-    daemon.stop()
-    return 0
-
-
-def _level(name: str) -> int:
-    return {"debug": 10, "info": 20, "warning": 30, "error": 40}[name]
-
-
-__all__ = ["Daemon", "main"]

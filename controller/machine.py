@@ -24,121 +24,29 @@ Rules worth knowing (docs/behaviour.md has the full table):
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Literal
+
+from controller.events import (
+    AlarmChanged,
+    AlarmRecord,
+    CommandIn,
+    Edge,
+    Effect,
+    Emit,
+    Input,
+    InputName,
+    NeighborAlarm,
+    OutputName,
+    SetOutput,
+    Started,
+    Tick,
+)
 
 DEBOUNCE_S = 0.05  # contact chatter shorter than this gives one event (issue 2: up to 50 ms)
 FORCED_GRACE_S = 2.0  # a strike's latch holds a moment after the relay drops: no forced alarm
 REX_WINDOW_S = 10.0  # an exit sensor hit this recently explains a door opening from inside
-
-InputName = Literal["panic", "release", "door", "rex"]
-OutputName = Literal["relay", "ack_led", "neighbor_led"]
-
-
-# ---------------------------------------------------------------------- inputs
-
-
-@dataclass(frozen=True)
-class Edge:
-    """A raw level change of one input; `active` is logical (pressed / door open)."""
-
-    name: InputName
-    active: bool
-    at: float
-    wall: datetime
-    uid: str = ""  # a fresh id the machine may use as an alarm id
-
-
-@dataclass(frozen=True)
-class Tick:
-    """Time has passed; deadlines up to `at` are due."""
-
-    at: float
-    wall: datetime
-
-
-@dataclass(frozen=True)
-class AlarmRecord:
-    """The open alarm, as it survives restarts and goes on the retained topic."""
-
-    alarm_id: str
-    raised_at: datetime
-    presses: int = 1
-    state: Literal["active", "acknowledged"] = "active"
-    acknowledged_by: str | None = None
-    acknowledged_at: datetime | None = None
-    test: bool = False
-
-
-@dataclass(frozen=True)
-class Started:
-    """The daemon came up: initial input levels and what was persisted before."""
-
-    at: float
-    wall: datetime
-    levels: dict[str, bool]
-    alarm: AlarmRecord | None = None
-    lockdown: bool = False
-    uid: str = ""
-    void: tuple[int, int] | None = None  # seq numbers skipped after a crash (never used)
-
-
-@dataclass(frozen=True)
-class CommandIn:
-    """An authenticated guard command (signature, window, nonce already checked)."""
-
-    cmd: Literal["ack", "resolve", "test", "lockdown", "lift_lockdown", "release"]
-    by: str
-    nonce: str
-    at: float
-    wall: datetime
-    alarm_id: str | None = None
-    uid: str = ""
-
-
-@dataclass(frozen=True)
-class NeighborAlarm:
-    """A neighbour's retained alarm topic changed (open or resolved)."""
-
-    office: str
-    open: bool
-    at: float
-    wall: datetime
-
-
-Input = Edge | Tick | Started | CommandIn | NeighborAlarm
-
-
-# --------------------------------------------------------------------- effects
-
-
-@dataclass(frozen=True)
-class Emit:
-    """Publish an event of this type (the daemon adds id, seq, office)."""
-
-    type: str
-    wall: datetime
-    test: bool = False
-    fields: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class SetOutput:
-    """Drive an output: relay, ack LED (steady) or neighbour LED (blinking pattern)."""
-
-    name: OutputName
-    on: bool
-
-
-@dataclass(frozen=True)
-class AlarmChanged:
-    """The open alarm changed (None: resolved) - persist it and publish it retained."""
-
-    alarm: AlarmRecord | None
-
-
-Effect = Emit | SetOutput | AlarmChanged
 
 
 # --------------------------------------------------------------------- machine
@@ -430,3 +338,24 @@ class Machine:
         else:
             self.neighbors_open.discard(ev.office)
         self._set("neighbor_led", bool(self.neighbors_open))
+
+
+__all__ = [
+    "DEBOUNCE_S",
+    "FORCED_GRACE_S",
+    "REX_WINDOW_S",
+    "AlarmChanged",
+    "AlarmRecord",
+    "CommandIn",
+    "Edge",
+    "Effect",
+    "Emit",
+    "Input",
+    "InputName",
+    "Machine",
+    "NeighborAlarm",
+    "OutputName",
+    "SetOutput",
+    "Started",
+    "Tick",
+]

@@ -1,0 +1,119 @@
+"""Inputs and effects of the office state machine: plain frozen values.
+
+Kept apart from `machine.py` so the daemon, the tests and the tools can name
+them without pulling in the logic, and so each file stays small.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+InputName = Literal["panic", "release", "door", "rex"]
+OutputName = Literal["relay", "ack_led", "neighbor_led"]
+
+
+# ---------------------------------------------------------------------- inputs
+
+
+@dataclass(frozen=True)
+class Edge:
+    """A raw level change of one input; `active` is logical (pressed / door open)."""
+
+    name: InputName
+    active: bool
+    at: float
+    wall: datetime
+    uid: str = ""  # a fresh id the machine may use as an alarm id
+
+
+@dataclass(frozen=True)
+class Tick:
+    """Time has passed; deadlines up to `at` are due."""
+
+    at: float
+    wall: datetime
+
+
+@dataclass(frozen=True)
+class AlarmRecord:
+    """The open alarm, as it survives restarts and goes on the retained topic."""
+
+    alarm_id: str
+    raised_at: datetime
+    presses: int = 1
+    state: Literal["active", "acknowledged"] = "active"
+    acknowledged_by: str | None = None
+    acknowledged_at: datetime | None = None
+    test: bool = False
+
+
+@dataclass(frozen=True)
+class Started:
+    """The daemon came up: initial input levels and what was persisted before."""
+
+    at: float
+    wall: datetime
+    levels: dict[str, bool]
+    alarm: AlarmRecord | None = None
+    lockdown: bool = False
+    uid: str = ""
+    void: tuple[int, int] | None = None  # seq numbers skipped after a crash (never used)
+
+
+@dataclass(frozen=True)
+class CommandIn:
+    """An authenticated guard command (signature, window, nonce already checked)."""
+
+    cmd: Literal["ack", "resolve", "test", "lockdown", "lift_lockdown", "release"]
+    by: str
+    nonce: str
+    at: float
+    wall: datetime
+    alarm_id: str | None = None
+    uid: str = ""
+
+
+@dataclass(frozen=True)
+class NeighborAlarm:
+    """A neighbour's retained alarm topic changed (open or resolved)."""
+
+    office: str
+    open: bool
+    at: float
+    wall: datetime
+
+
+Input = Edge | Tick | Started | CommandIn | NeighborAlarm
+
+
+# --------------------------------------------------------------------- effects
+
+
+@dataclass(frozen=True)
+class Emit:
+    """Publish an event of this type (the daemon adds id, seq, office)."""
+
+    type: str
+    wall: datetime
+    test: bool = False
+    fields: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SetOutput:
+    """Drive an output: relay, ack LED (steady) or neighbour LED (blinking pattern)."""
+
+    name: OutputName
+    on: bool
+
+
+@dataclass(frozen=True)
+class AlarmChanged:
+    """The open alarm changed (None: resolved) - persist it and publish it retained."""
+
+    alarm: AlarmRecord | None
+
+
+Effect = Emit | SetOutput | AlarmChanged
