@@ -313,3 +313,26 @@ def test_gap_in_an_offices_sequence_shows_events_may_be_missing(browser: Any, st
     card.locator('.gap-note:has-text("events may be missing")').wait_for()
     assert card.get_attribute("class") is not None and "gap" in (card.get_attribute("class") or "")
     page.context.close()
+
+
+def test_screen_says_it_is_not_live_and_reconnects_after_a_guard_restart(browser: Any,
+                                                                         stack: Stack):
+    page = screen(browser, stack, "guard")
+    page.evaluate("window.__sameDocument = true")
+    stack.stop_guard()
+    try:
+        page.wait_for_selector("#live.off")
+        # after its 4 s grace the screen warns loudly that it is not live
+        page.locator('#health-banner:has-text("NOT live")').wait_for()
+    finally:
+        stack.start_guard()
+    page.wait_for_selector("#live.on")
+    page.wait_for_selector('body[data-health="ok"]', state="attached")
+    # the reconnected stream is live: a new alarm appears without a reload
+    publish_sim(stack, "eg-101", "panic", "press")
+    page.locator('.alarm-card:has-text("Beratung 101")').wait_for()
+    assert page.evaluate("window.__sameDocument") is True
+    resolve_open_alarms(stack, "eg-101")
+    page.locator(".alarm-card").wait_for(state="detached")
+    publish_sim(stack, "eg-101", "panic", "release")
+    page.context.close()

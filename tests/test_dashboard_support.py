@@ -86,12 +86,26 @@ class Stack:
     url: str
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
     layout_prefix: str = "officesec"  # mqtt.prefix of the generated configs
+    env: dict[str, str] = field(default_factory=dict)
 
     def password(self, name: str) -> str:
         return next(u.password for u in self.layout.users if u.name == name)
 
     def api(self, path: str, user: str = "admin", method: str = "GET") -> Any:
         return http_json(self.url + path.lstrip("/"), user, self.password(user), method)
+
+    def stop_guard(self) -> None:
+        """Stop the guard station (SIGTERM) and wait until it is gone."""
+        self.procs[0].terminate()
+        self.procs[0].wait(10)
+
+    def start_guard(self) -> None:
+        """Start the stopped guard station again with the same config; wait until ready."""
+        log = self.layout.root / "logs" / "guard.log"
+        with log.open("ab") as out:
+            self.procs[0] = subprocess.Popen(self.procs[0].args, stdout=out,
+                                             stderr=subprocess.STDOUT, env=self.env)
+        wait_for(lambda: healthy(self.url), 30, "guard station back")
 
     def stop(self) -> None:
         for proc in self.procs:
@@ -118,7 +132,7 @@ def start_stack(root: Path, offices: int, *, running: int | None = None,
                                 mqtt_port=broker.port, protocol="5",
                                 escalate_after_s=escalate_after_s)
     env = {k: v for k, v in os.environ.items() if not k.startswith("OFFICESEC_")}
-    stack = Stack(broker, layout, f"http://127.0.0.1:{port}/")
+    stack = Stack(broker, layout, f"http://127.0.0.1:{port}/", env=env)
     logs = root / "logs"
     logs.mkdir()
     argvs = [("guard", ["guard", "--config", str(layout.guard_config)])]
