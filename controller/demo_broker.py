@@ -24,6 +24,7 @@ from typing import IO, Any, Literal, Protocol
 
 START_TIMEOUT_S = 10.0  # mosquitto starts in milliseconds; a slow CI box gets plenty of slack
 STOP_TIMEOUT_S = 2.0  # within the demo's 5 s shutdown budget
+SBIN_MOSQUITTO = ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto")
 
 
 class BrokerError(RuntimeError):
@@ -205,4 +206,9 @@ def choose_broker(workdir: Path, *, no_mosquitto: bool) -> Broker:
     broker = EmbeddedBroker()
     if no_mosquitto:
         broker.description = "embedded amqtt (MQTT 3.1.1; --no-mosquitto given)"
+    else:
+        hidden = next((p for p in SBIN_MOSQUITTO if Path(p).is_file()), None)
+        if hidden:  # Debian puts it in /usr/sbin, which is not on a normal user's PATH
+            broker.description = (f"embedded amqtt (MQTT 3.1.1; mosquitto not found on PATH; "
+                                  f"add {Path(hidden).parent} to PATH to use {hidden})")
     return broker
