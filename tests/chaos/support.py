@@ -95,16 +95,24 @@ class TcpProxy:
         self._thread = threading.Thread(target=self._run, daemon=True, name="tcp-proxy")
         self._thread.start()
 
-    def cut(self) -> None:
-        """Drop every connection and refuse new ones until `heal()`."""
+    def cut(self, *, silent: bool = True) -> None:
+        """Stop forwarding until `heal()`; new connections are refused.
+
+        silent (a pulled cable): open connections stay up but every byte is
+        swallowed, so each side only finds out through its keepalive. Otherwise
+        every connection is reset at once.
+        """
         with self._lock:
             self.open = False
-            for sock in list(self._pairs):
-                self._close(sock)
+            if not silent:
+                for sock in list(self._pairs):
+                    self._close(sock)
 
     def heal(self) -> None:
-        """Accept and forward connections again."""
+        """Reset what is left of the old connections and forward new ones again."""
         with self._lock:
+            for sock in list(self._pairs):
+                self._close(sock)  # their byte streams lost data: MQTT cannot resume them
             self.open = True
 
     def close(self) -> None:
@@ -169,6 +177,8 @@ class TcpProxy:
         if not data:
             self._close(sock)
             return
+        if not self.open:
+            return  # the cable is pulled: swallow it
         try:
             self._pairs[sock].sendall(data)
         except OSError:
