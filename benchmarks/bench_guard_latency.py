@@ -61,7 +61,6 @@ def run(rounds: int, gap_s: float) -> dict[str, Stats]:
             if time.monotonic() > deadline:
                 raise RuntimeError("office daemon did not come online")
             time.sleep(0.1)
-        seq = 0
         for i in range(rounds):
             # 1. the floor: bare paho through the same broker
             start = publish_timed(tx, FLOOR_TOPIC, b"x" * 200)
@@ -69,9 +68,8 @@ def run(rounds: int, gap_s: float) -> dict[str, Stats]:
             floor.append(arrived - start)
             time.sleep(gap_s)
             # 2. a fake office's panic event straight to the guard
-            seq += 1
             alarm_id = uuid.uuid4()
-            ev = Event(id=uuid.uuid4(), office="eg-101", seq=seq, ts=utcnow(), type="panic",
+            ev = Event(id=uuid.uuid4(), office="eg-101", seq=i + 1, ts=utcnow(), type="panic",
                        alarm_id=alarm_id)
             sse.drain()
             start = time.perf_counter()

@@ -16,7 +16,7 @@ import httpx
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.guard_proc import USERS, GuardProc  # noqa: E402 - after the path fix
+from tests.guard_proc import USERS, GuardProc
 
 __all__ = ["USERS", "GuardProc", "SSEReader"]
 
