@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import ctypes
+import json
 import os
 import shutil
 import signal
@@ -141,33 +142,36 @@ class Demo:
             mqtt_port=self.broker.port, protocol=self.broker.protocol)
         return self.layout
 
-    def start_children(self, layout: DemoLayout) -> None:
-        """The guard first (it must see every office come up), then the offices."""
-        logs = layout.root / "logs"
+    def start_guard(self, layout: DemoLayout) -> None:
+        """The guard station first: it must hold its broker session before offices speak."""
         guard = Child("guard", self._command("guard", "--config", str(layout.guard_config)),
-                      logs / "guard.log")
+                      layout.root / "logs" / "guard.log")
         self.children.append(guard)
         guard.start()
+
+    def start_offices(self, layout: DemoLayout) -> None:
+        """Every simulated office (after the guard is subscribed, so no event is missed)."""
         for office in layout.offices:
             child = Child(office.id, self._command("run", "--config", str(office.config)),
-                          logs / f"{office.id}.log")
+                          layout.root / "logs" / f"{office.id}.log")
             self.children.append(child)
             child.start()
 
     def wait_ready(self, url: str) -> bool:
-        """Poll the guard's /healthz until it answers (any HTTP status means it serves)."""
+        """Poll the guard's /healthz until it serves and is connected to the broker."""
         deadline = time.monotonic() + READY_TIMEOUT_S
         guard = self.children[0]
         while time.monotonic() < deadline and not self.stop_event.is_set():
             if guard.exited() is not None:
                 return False
             try:
-                with urllib.request.urlopen(url + "healthz", timeout=1):  # noqa: S310 (our URL)
+                with urllib.request.urlopen(url + "healthz", timeout=1) as resp:  # noqa: S310
+                    health = json.loads(resp.read())
+                if health.get("broker", {}).get("connected"):
                     return True
-            except urllib.error.HTTPError:
-                return True
-            except (urllib.error.URLError, OSError):
-                self.stop_event.wait(0.1)
+            except (urllib.error.URLError, OSError, ValueError, AttributeError):
+                pass
+            self.stop_event.wait(0.1)
         return False
 
     def supervise(self) -> int:
@@ -255,13 +259,14 @@ def _run(demo: Demo, say: Callable[[str], None]) -> int:
     if args_port_busy(layout.guard_port, explicit=demo.port != 0):
         print(f"--port: {layout.guard_port} is already in use", file=sys.stderr)
         return EXIT_FAILURE
-    demo.start_children(layout)
+    demo.start_guard(layout)
     url = f"http://127.0.0.1:{layout.guard_port}/"
     if not demo.wait_ready(url):
         if demo.stop_event.is_set():
             return EXIT_OK
         say(f"the guard station did not come up. Its last output:\n{demo.children[0].log_tail()}")
         return EXIT_FAILURE
+    demo.start_offices(layout)
     for line in _banner(layout, url):
         say(line)
     return demo.supervise()

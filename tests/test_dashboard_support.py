@@ -135,13 +135,23 @@ def start_stack(root: Path, offices: int, *, running: int | None = None,
     stack = Stack(broker, layout, f"http://127.0.0.1:{port}/", env=env)
     logs = root / "logs"
     logs.mkdir()
-    argvs = [("guard", ["guard", "--config", str(layout.guard_config)])]
     started = layout.offices[:offices if running is None else running]
-    argvs += [(o.id, ["run", "--config", str(o.config)]) for o in started]
-    for name, argv in argvs:
+
+    def spawn(name: str, argv: list[str]) -> None:
         with (logs / f"{name}.log").open("wb") as log:
             stack.procs.append(subprocess.Popen([sys.executable, "-m", "controller", *argv],
                                                 stdout=log, stderr=subprocess.STDOUT, env=env))
+
+    # the guard first, so that its broker session exists before the offices speak
+    spawn("guard", ["guard", "--config", str(layout.guard_config)])
+    try:
+        wait_for(lambda: healthy(stack.url) and stack.api("/healthz")["broker"]["connected"],
+                 30, "guard station connected")
+    except AssertionError:
+        stack.stop()
+        raise AssertionError((logs / "guard.log").read_text(errors="replace")) from None
+    for office in started:
+        spawn(office.id, ["run", "--config", str(office.config)])
     try:
         wait_for(lambda: healthy(stack.url), 30, "guard station up")
         ids = {o.id for o in started}
