@@ -199,6 +199,21 @@ def run(presses: int, rounds: int, gap_s: float, idle_s: float,
             "exit_code": code, "presses": len(office_s)}
 
 
+def scheduling() -> str:
+    """How this run was scheduled (inherited by the broker and the daemon)."""
+    policy = os.sched_getscheduler(0)
+    if policy == os.SCHED_FIFO:
+        return f"SCHED_FIFO priority {os.sched_getparam(0).sched_priority}"
+    return f"SCHED_OTHER, nice {os.nice(0)}"
+
+
+def launcher() -> str:
+    """The command prefix that reproduces this run's scheduling."""
+    if os.sched_getscheduler(0) == os.SCHED_FIFO:
+        return f"chrt -f {os.sched_getparam(0).sched_priority} "
+    return f"nice -n {os.nice(0)} " if os.nice(0) else ""
+
+
 def verdict(ok: bool) -> str:
     return "met" if ok else "**missed**"
 
@@ -224,7 +239,8 @@ def report(res: dict[str, object], command: str) -> str:
         f"- date: {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}",
         f"- machine: {machine()}",
         f"- command: `{command}`",
-        f"- daemon environment: {res['env'] or 'unchanged'}",
+        f"- daemon environment: {res['env'] or 'unchanged'}; scheduling of the whole run "
+        f"(broker, daemon, clients): {scheduling()}",
         f"- load average (1/5/15 min) at the end: {res['load']}: the machine is shared, "
         "so compare the rows of one run, not runs on different days",
         f"- {res['presses']} presses through the mock pins, one event each (checked: "
@@ -280,7 +296,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     env = dict(item.split("=", 1) for item in args.env)
     res = run(args.presses, args.rounds, args.gap_s, args.idle_s, env)
-    command = ".venv/bin/python -m benchmarks.bench_office " + " ".join(argv or sys.argv[1:])
+    command = f"{launcher()}.venv/bin/python -m benchmarks.bench_office " + " ".join(
+        argv or sys.argv[1:])
     text = report(res, command.strip())
     print(text)
     if not args.no_write:
