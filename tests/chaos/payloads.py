@@ -37,7 +37,7 @@ COMMAND = {"schema": 1, "cmd": "release", "office": "eg-101", "by": "alice",
 BASES = (EVENT, STATE, ALARM, COMMAND)
 
 ODD_TEXT = ("\x00", "\ufeff", "\u202e", "\ud800", "\udfff", "e\u0301" * 50, "\U0001f6a8" * 20,
-            "\u0000\u0001\u001f", "\uffff", "ＡＢＣ", "' OR 1=1 --", "../../etc/passwd",
+            "\u0000\u0001\u001f", "\uffff", "\uff21\uff22\uff23", "' OR 1=1 --", "../../etc/passwd",
             "%s%n%x", "\r\n\r\n", "a" * 5000, "", " ", "null", "-0", "1e999", "NaN")
 SCALARS = ("null", "true", "false", "0", "-0", "1e999", "-1e999", "NaN", "Infinity",
            "123456789012345678901234567890", '""', "[]", "{}", '"press"', "[null]")
@@ -79,7 +79,7 @@ def wrong(rng: random.Random) -> Any:
                        [1, [2, [3]]], {}, {"a": {"b": None}}, rng.choice(ODD_TEXT)])
 
 
-def one(rng: random.Random, kind: str) -> bytes:  # noqa: PLR0911 - one branch per kind
+def one(rng: random.Random, kind: str) -> bytes:
     """One payload of the given kind."""
     base = dict(rng.choice(BASES))
     if kind == "bytes":

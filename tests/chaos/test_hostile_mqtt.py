@@ -153,7 +153,7 @@ def test_hostile_payloads_on_every_topic(tmp_path: Path) -> None:
         probe.publish(f"{P}/office/{OFFICE}/sim/input/panic", "press")
         time.sleep(0.1)
         probe.publish(f"{P}/office/{OFFICE}/sim/input/panic", "release")
-        alarms = wait_until(lambda: guard.alarms(), 120, "the genuine alarm at the guard")
+        alarms = wait_until(guard.alarms, 120, "the genuine alarm at the guard")
         drained_s = time.monotonic() - began
         assert office.proc.poll() is None, office.log_text()[-3000:]
         assert guard.proc.poll() is None, guard.log_text()[-3000:]
