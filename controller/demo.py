@@ -251,13 +251,13 @@ def main(args: argparse.Namespace) -> int:
 
 
 def _run(demo: Demo, say: Callable[[str], None]) -> int:
+    if port_busy(demo.port):
+        print(f"--port: {demo.port} is already in use", file=sys.stderr)
+        return EXIT_FAILURE
     try:
         layout = demo.setup()
     except (BrokerError, ConfigError, ValueError, OSError) as exc:
         print(f"demo: cannot start: {exc}", file=sys.stderr)
-        return EXIT_FAILURE
-    if args_port_busy(layout.guard_port, explicit=demo.port != 0):
-        print(f"--port: {layout.guard_port} is already in use", file=sys.stderr)
         return EXIT_FAILURE
     demo.start_guard(layout)
     url = f"http://127.0.0.1:{layout.guard_port}/"
@@ -272,9 +272,9 @@ def _run(demo: Demo, say: Callable[[str], None]) -> int:
     return demo.supervise()
 
 
-def args_port_busy(port: int, *, explicit: bool) -> bool:
-    """Whether a port the user asked for is taken (a free one we picked is not checked)."""
-    if not explicit:
+def port_busy(port: int) -> bool:
+    """Whether a port the user asked for is taken (0, a free one we pick later, never is)."""
+    if port == 0:
         return False
     import socket  # noqa: PLC0415
 

@@ -129,7 +129,7 @@ def test_simulator_press_raises_alarm_and_ack_lights_the_led(demo_factory: Any, 
                                                              broker: str, sig: int):
     need_chromium()
     env = no_mosquitto_env(tmp_path) if broker == "amqtt" else None
-    demo = demo_factory("--offices", "3", env=env)
+    demo = demo_factory("--offices", "2", env=env)
     demo.wait_banner()
     assert ("embedded amqtt" in demo.text) == (broker == "amqtt")
     assert demo.value(r"broker:\s+(\S+)") == ("mosquitto" if broker == "mosquitto" else "embedded")
