@@ -114,3 +114,22 @@ def test_slow_sse_client_is_dropped_not_buffered() -> None:
         task.cancel()
 
     asyncio.run(scenario())
+
+
+def test_heartbeat_fast_path_checks_the_clock_fields() -> None:
+    import json
+
+    model = LiveModel([])
+    state = _state(contact="open")
+    raw = json.loads(state.to_bytes())
+    model.on_state("eg-101", state, now=10.0)
+    model.offices["eg-101"].raw_state = raw
+    beat = dict(raw, ts="2026-11-25T10:00:00.000Z", uptime_s=99.5)
+    assert model.heartbeat("eg-101", beat, now=11.0)
+    assert model.offices["eg-101"].last_state_at == 11.0
+    assert model.offices["eg-101"].state["uptime_s"] == 99.5  # type: ignore[index]
+    assert not model.heartbeat("eg-101", dict(raw, ts="yesterday"), now=12.0)
+    assert not model.heartbeat("eg-101", dict(raw, uptime_s=True), now=12.0)
+    assert not model.heartbeat("eg-101", dict(raw, contact="closed"), now=12.0)  # a change
+    assert not model.heartbeat("eg-101", {**raw, "extra": 1}, now=12.0)
+    assert model.offices["eg-101"].last_state_at == 11.0

@@ -8,6 +8,7 @@ A malformed payload is logged and dropped, never raised.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -31,6 +32,7 @@ from controller.protocol import (
 log = structlog.get_logger("officesec.guard.ingest")
 
 After = list[Callable[[], None]]
+TOPIC_CACHE = 100_000  # parsed office topics kept (4 per office)
 ALARM_EVENTS = {"panic": "active", "panic_repeat": "active",
                 "alarm_acknowledged": "acknowledged", "alarm_resolved": "resolved"}
 
@@ -50,11 +52,18 @@ class Ingest:
         self.duplicates = 0
         self.stored = 0
         self.event_hooks: list[Callable[[Event], None]] = []
+        self._topics_seen: dict[str, tuple[str, str]] = {}
 
     def handle(self, topic: str, payload: bytes, wall: float, mono: float,  # noqa: PLR0911
                after: After) -> bool:
         """Apply one message; True when it wrote to the store (the batch needs a commit)."""
-        parsed = self.topics.parse_office(topic)
+        parsed = self._topics_seen.get(topic)
+        if parsed is None:
+            parsed = self.topics.parse_office(topic)
+            if parsed is not None:
+                if len(self._topics_seen) >= TOPIC_CACHE:
+                    self._topics_seen.clear()
+                self._topics_seen[topic] = parsed
         if parsed is None:
             return self._drop(topic, "not an office topic")
         office, leaf = parsed
@@ -98,11 +107,19 @@ class Ingest:
 
     def _state(self, office: str, payload: bytes, wall: float, mono: float,
                after: After) -> bool:
+        try:
+            raw = json.loads(payload)
+        except ValueError:
+            raw = None
+        if isinstance(raw, dict) and self.model.heartbeat(office, raw, mono):
+            return False  # only the clock fields moved: no validation, no push, no write
         state = State.model_validate_json(payload)
         if state.office != office:
             return self._drop(self.topics.state(office), "office in payload differs from topic")
         was_stale = self.model.offices.get(office) is not None and self.model.offices[office].stale
-        if not self.model.on_state(office, state, mono):
+        changed = self.model.on_state(office, state, mono)
+        self.model.offices[office].raw_state = raw if isinstance(raw, dict) else None
+        if not changed:
             return False
         if was_stale:
             log.info("office_fresh_again", office=office)

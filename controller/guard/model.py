@@ -8,12 +8,14 @@ a hung controller whose MQTT thread still answers pings is caught as well.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from controller.protocol import Alarm, State
 
 STALE_FACTOR = 3.0
 IGNORED_FOR_CHANGE = frozenset({"ts", "uptime_s", "schema"})
+CLOCK_FIELDS = frozenset({"ts", "uptime_s"})
 
 
 @dataclass
@@ -33,6 +35,7 @@ class OfficeView:
     gaps: int = 0
     duplicates: int = 0
     tail_ahead_since: float | None = None
+    raw_state: dict[str, Any] | None = None  # the last fully validated state, as parsed JSON
 
     @property
     def seen(self) -> bool:
@@ -111,6 +114,32 @@ class LiveModel:
         if before is None or was_stale:
             return True
         return any(before.get(k) != v for k, v in data.items() if k not in IGNORED_FOR_CHANGE)
+
+    def heartbeat(self, office: str, raw: dict[str, Any], now: float) -> bool:
+        """Fast path: a state equal to the last validated one except its clock fields.
+
+        Most states are heartbeats; this keeps their cost at a JSON parse and a dict
+        compare. The clock fields are still checked, so a malformed one is not
+        taken as a sign of life (the caller then validates fully and drops it).
+        """
+        view = self.offices.get(office)
+        if view is None or view.raw_state is None or view.stale or view.state is None:
+            return False
+        last = view.raw_state
+        if raw.keys() != last.keys() or any(
+                raw[k] != v for k, v in last.items() if k not in CLOCK_FIELDS):
+            return False
+        ts, uptime = raw.get("ts"), raw.get("uptime_s")
+        if not isinstance(ts, str) or len(ts) > 40 or isinstance(uptime, bool) \
+                or not isinstance(uptime, int | float) or uptime < 0:
+            return False
+        try:
+            datetime.fromisoformat(ts)
+        except ValueError:
+            return False
+        view.last_state_at = now
+        view.state["ts"], view.state["uptime_s"] = ts, uptime
+        return True
 
     def on_alarm(self, office: str, alarm: Alarm | None, now: float) -> bool:
         """The retained alarm topic (None = empty payload, no open alarm)."""
