@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from starlette.requests import Request
 
@@ -51,3 +53,68 @@ def test_event_details_show_the_type_specific_fields():
     assert event_details({"type": "command_rejected", "cmd": "ack", "reason": "replayed"}
                          ) == "cmd ack, reason replayed"
     assert event_details({"type": "door_closed"}) == ""
+
+
+# ------------------------------------------- the pages inside the real app, in-process
+
+
+def _client(tmp_path, monkeypatch, *, demo: bool):
+    from starlette.testclient import TestClient
+
+    from controller.demo_config import write_demo_configs
+    from controller.guard.config import load_guard_config
+    from controller.guard.service import GuardService
+    from controller.guard.web.app import create_app
+
+    layout = write_demo_configs(tmp_path, offices=1, guard_port=1, mqtt_host="127.0.0.1",
+                                mqtt_port=1, protocol="5")
+    monkeypatch.setenv("OFFICESEC_GUARD__DEMO", "true" if demo else "false")
+    service = GuardService(load_guard_config(layout.guard_config))
+    client = TestClient(create_app(service), follow_redirects=False)  # no lifespan: no MQTT
+    login = client.get("/login")
+    token = re.search(r'name="csrf" value="([^"]+)"', login.text)
+    assert token is not None
+    user = layout.users[1]
+    answer = client.post("/login", data={"username": user.name, "password": user.password,
+                                         "csrf": token.group(1), "next": "/"})
+    assert answer.status_code == 303
+    return client, token.group(1), service
+
+
+# Starlette's TestClient warns that it will move to httpx2; the test is about our pages
+quiet_testclient = pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient`")
+
+
+@quiet_testclient
+def test_simulator_exists_only_in_demo_mode(tmp_path, monkeypatch):
+    client, token, service = _client(tmp_path, monkeypatch, demo=False)
+    try:
+        page = client.get("/")
+        assert page.status_code == 200
+        assert "/static/sim.js" not in page.text and "/static/alarms.js" in page.text
+        assert client.get("/demo/sim/outputs").status_code == 404
+        answer = client.post("/demo/sim/eg-101/panic", json={"value": "press"},
+                             headers={"X-CSRF-Token": token})
+        assert answer.status_code == 404
+    finally:
+        service.store.close()
+
+
+@quiet_testclient
+def test_demo_dashboard_loads_the_simulator_and_checks_input(tmp_path, monkeypatch):
+    client, token, service = _client(tmp_path, monkeypatch, demo=True)
+    try:
+        page = client.get("/")
+        assert "/static/sim.js" in page.text
+        assert 'data-role="guard"' in page.text and f'data-csrf="{token}"' in page.text
+        assert 'id="site-controls"' not in page.text  # lockdown controls are for admins
+        assert client.post("/demo/sim/eg-101/panic", json={"value": "press"}).status_code == 403
+        bad = client.post("/demo/sim/eg-101/panic", json={"value": "smash"},
+                          headers={"X-CSRF-Token": token})
+        assert bad.status_code == 400 and "press or release" in bad.json()["error"]
+        none = client.post("/demo/sim/eg-101/panic", content=b"[1, 2]",
+                           headers={"X-CSRF-Token": token, "Content-Type": "application/json"})
+        assert none.status_code == 400 and none.json()["error"].startswith("value: required")
+    finally:
+        client.app.state.sim_bridge.stop()
+        service.store.close()
