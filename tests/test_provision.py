@@ -388,3 +388,15 @@ def test_foreign_ca_key_is_refused(fleet20: Path, tmp_path: Path) -> None:
     assert res.returncode == 2
     assert "do not belong together" in res.stderr
     assert snapshot(out) == before
+
+
+def test_rotate_the_guard_station(fleet20: Path, tmp_path: Path) -> None:
+    inv, out = copy_fleet(fleet20, tmp_path)
+    before = snapshot(out)
+    res = run(inv, "--out", out, "--rotate", "guard-1")
+    assert res.returncode == 0, res.stderr
+    assert "rotated: guard-1" in res.stdout
+    after = snapshot(out)
+    assert after["guard/mqtt-password"] != before["guard/mqtt-password"]
+    assert after["guard/guard-signing.key"] == before["guard/guard-signing.key"]  # not a login
+    assert after["offices/o-01/client.crt"] == before["offices/o-01/client.crt"]
