@@ -7,7 +7,6 @@ import hashlib
 import io
 import shutil
 import subprocess
-import sys
 import tomllib
 from pathlib import Path
 
@@ -349,10 +348,6 @@ def test_toml_writer_round_trips() -> None:
             "t": {"x": "y", "sub": {"z": False}}, "arr": [{"k": "v"}, {"k": "w"}],
             "weird key": "ok"}
     assert tomllib.loads(render.dump_toml(data, "header\nline two")) == data
-
-
-if __name__ == "__main__":
-    sys.exit(pytest.main([__file__]))
 
 
 def test_concurrent_runs_do_not_mix_secrets(tmp_path: Path) -> None:
