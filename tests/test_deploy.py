@@ -142,7 +142,7 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
     data.mkdir()
     data.chmod(0o777)
     main_conf = broker_root / "mosquitto.conf"
-    main_conf.write_text(f"pid_file {broker_root}/mosquitto.pid\npersistence true\n"
+    main_conf.write_text(f"pid_file {data}/mosquitto.pid\npersistence true\n"
                          f"persistence_location {data}/\nlog_dest stderr\n"
                          f"log_type error\nlog_type warning\ninclude_dir {confd}\n")
     log = (work / "mosquitto.log").open("wb")
