@@ -13,6 +13,7 @@ import os
 import pwd
 import re
 import shutil
+import signal
 import socket
 import ssl
 import subprocess
@@ -62,6 +63,20 @@ class Fleet:
     port: int
     tester: tuple[Path, Path, str]  # cert, key, password of a simulator-only account
     revoked: tuple[Path, Path]  # o-20's certificate and key before `--rotate o-20`
+    inventory: Path
+    tester_hash: str
+    broker: subprocess.Popen[bytes] | None = None
+
+    def install_broker_files(self, work: Path) -> None:
+        """Stage DIR/broker plus the test-only simulator account, install, as the docs say."""
+        staged = work / f"broker-staged-{time.monotonic_ns()}"
+        shutil.copytree(self.out / "broker", staged)
+        with (staged / "passwd").open("a") as fh:
+            fh.write(f"tester:{self.tester_hash}\n")
+        with (staged / "acl").open("a") as fh:
+            fh.write(f"\nuser tester\ntopic write {T.sim_input('+', '#')}\n"
+                     "topic read officesec/#\n")
+        _install_broker_files(staged, self.broker_dir)
 
     def bundle(self, office: str) -> Path:
         if office in ("guard-1", "homeassistant"):
@@ -126,13 +141,10 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
     (work / "tester.crt").write_bytes(tester.cert_pem)
     (work / "tester.key").write_bytes(tester.key_pem)
     tester_pw = pki.new_password()
-    staged = work / "broker-staged"
-    shutil.copytree(out / "broker", staged)
-    with (staged / "passwd").open("a") as fh:
-        fh.write(f"tester:{pki.mosquitto_hash(tester_pw)}\n")
-    with (staged / "acl").open("a") as fh:
-        fh.write(f"\nuser tester\ntopic write {T.sim_input('+', '#')}\ntopic read officesec/#\n")
-    _install_broker_files(staged, broker_dir)
+    fleet = Fleet(out, broker_dir, port, (work / "tester.crt", work / "tester.key", tester_pw),
+                  (old / "client.crt", old / "client.key"), inventory,
+                  pki.mosquitto_hash(tester_pw))
+    fleet.install_broker_files(work)
 
     # a main config like Debian's /etc/mosquitto/mosquitto.conf, plus conf.d
     confd = broker_root / "conf.d"
@@ -157,8 +169,8 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
             return True
 
         wait_for(accepting, 10, "mosquitto to listen")
-        yield Fleet(out, broker_dir, port, (work / "tester.crt", work / "tester.key", tester_pw),
-                    (old / "client.crt", old / "client.key"))
+        fleet.broker = proc
+        yield fleet
     finally:
         proc.terminate()
         proc.wait(10)
@@ -393,3 +405,31 @@ def test_alarm_flows_office_to_guard_and_ack_flows_back(fleet: Fleet, tmp_path: 
                 proc.kill()
         for log in sorted(tmp_path.glob("*.log")):
             print(log.name, log.read_text()[-3000:])  # shown only when the test fails
+
+
+def test_reload_applies_added_offices_and_rotated_passwords(fleet: Fleet, tmp_path: Path) -> None:
+    """docs/install.md: re-run provision, install passwd + acl, `systemctl reload mosquitto`.
+
+    Runs last in this module: it changes the shared broker's accounts.
+    """
+    old_password = fleet.password("o-14")
+    fleet.inventory.write_text(fleet.inventory.read_text() + "o-21,Jobcenter,Haus B,1,201,Neu,\n")
+    res = subprocess.run([OFFICESEC, "provision", str(fleet.inventory), "--out", str(fleet.out),
+                          "--rotate", "o-14"], capture_output=True, text=True, timeout=120,
+                         check=False)
+    assert res.returncode == 0, res.stderr
+    def accepted(user: str, **kw: Any) -> bool:
+        client = Client(fleet, user, **kw)
+        rc = client.connect()
+        ok = not isinstance(rc, Exception) and not rc.is_failure
+        client.close()
+        return ok
+
+    assert not accepted("o-21")  # not installed on the broker yet
+    fleet.install_broker_files(tmp_path)
+    assert fleet.broker is not None
+    fleet.broker.send_signal(signal.SIGHUP)  # what `systemctl reload mosquitto` sends
+
+    wait_for(lambda: accepted("o-21"), 10, "the new office to be accepted after SIGHUP")
+    assert accepted("o-14")  # new password and new certificate
+    assert not accepted("o-14", password=old_password)
