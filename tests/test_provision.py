@@ -119,6 +119,8 @@ def test_certificates_chain_to_the_ca_and_name_their_user(fleet20: Path) -> None
     server = (out / "broker" / "server.crt").read_bytes()
     assert {"127.0.0.1", "localhost"} <= pki.server_hosts(server)
     # openssl agrees that the chain is valid for TLS clients and servers
+    if shutil.which("openssl") is None:
+        return
     res = subprocess.run(["openssl", "verify", "-CAfile", str(out / "pki" / "ca.crt"),
                           str(out / "offices" / "o-03" / "client.crt"),
                           str(out / "broker" / "server.crt")],
