@@ -32,13 +32,18 @@ def password_hash(password: str) -> str:
 
 def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, what: str = "condition",
              interval: float = 0.02) -> Any:
+    """Poll until truthy; a predicate's AssertionError/KeyError/IndexError means "not yet"."""
     deadline = time.monotonic() + timeout
+    last: Exception | None = None
     while True:
-        value = predicate()
+        try:
+            value = predicate()
+        except (AssertionError, KeyError, IndexError) as exc:
+            value, last = None, exc
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
+            raise AssertionError(f"timed out waiting for {what}") from last
         time.sleep(interval)
 
 
@@ -97,7 +102,7 @@ class GuardProc:
     def wait_ready(self, timeout: float = 15.0) -> None:
         def ready() -> bool:
             if self.proc is not None and self.proc.poll() is not None:
-                raise AssertionError(f"guard exited {self.proc.returncode}:\n{self.log_text()}")
+                raise RuntimeError(f"guard exited {self.proc.returncode}:\n{self.log_text()}")
             try:
                 return bool(httpx.get(self.url + "/healthz", timeout=1).json()["broker"]
                             ["connected"])

@@ -38,6 +38,7 @@ log = structlog.get_logger("officesec.guard.service")
 
 TICK_S = 0.25
 MAX_BATCH = 2000
+STATE_COALESCE_S = 0.02
 FAULT_ENV = "OFFICESEC_FAULT_EXIT_BEFORE_COMMIT"
 """Failure injection for tests: exit (code 70) before committing the N-th stored event."""
 
@@ -74,7 +75,7 @@ class GuardService:
         self.started_at = time.time()
         self._inbox: deque[tuple[str, bytes, int, int, bool]] = deque()
         self._lock = threading.Lock()
-        self._scheduled = False
+        self._scheduled: str | None = None  # None, "later" (states only) or "now"
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: list[asyncio.Task[None]] = []
         fault = os.environ.get(FAULT_ENV, "")
@@ -120,13 +121,29 @@ class GuardService:
     # --------------------------------------------------------------- MQTT side
 
     def _on_mqtt(self, topic: str, payload: bytes, mid: int, qos: int, retain: bool) -> None:
-        """Paho thread: queue the message and wake the loop once per batch."""
+        """In paho's thread: queue the message and wake the loop once per batch.
+
+        Events are acknowledged only after their commit. Retained topics (state,
+        availability, alarm) are acknowledged here at once: the broker keeps them
+        and sends them again on every subscribe, so a crash cannot lose them.
+        States (the bulk: every heartbeat of every office) wake the loop at most
+        every STATE_COALESCE_S, which turns thousands of wake-ups a second into
+        a few dozen; anything else wakes it at once.
+        """
+        urgent = not topic.endswith("/state")
+        if not topic.endswith("/event"):
+            self.mqtt.ack(mid, qos)
+            qos = 0
         with self._lock:
             self._inbox.append((topic, payload, mid, qos, retain))
-            if self._scheduled or self._loop is None:
+            if self._loop is None or self._scheduled == "now" or (
+                    self._scheduled == "later" and not urgent):
                 return
-            self._scheduled = True
-        self._loop.call_soon_threadsafe(self._drain)
+            self._scheduled = "now" if urgent else "later"
+        if urgent:
+            self._loop.call_soon_threadsafe(self._drain)
+        else:
+            self._loop.call_soon_threadsafe(self._loop.call_later, STATE_COALESCE_S, self._drain)
 
     def _on_mqtt_status(self, connected: bool) -> None:
         if self._loop is None:
@@ -145,7 +162,7 @@ class GuardService:
             count = min(len(self._inbox), MAX_BATCH)
             batch = [self._inbox.popleft() for _ in range(count)]
             more = bool(self._inbox)
-            self._scheduled = more
+            self._scheduled = "now" if more else None
         if more and self._loop is not None:
             self._loop.call_soon(self._drain)
         if not batch:
