@@ -281,6 +281,8 @@ class Daemon:
                         is_alarm=fx.type in ALARM_EVENT_TYPES)
         if self.online:
             self.link.publish_event(str(event.id), self.topics.event(self.office), payload)
+            if fx.type in ALARM_EVENT_TYPES:
+                self.link.let_out()
         fields = {k: str(v) for k, v in fx.fields.items() if k not in ("nonce", "by")}
         if fx.test:
             fields["test"] = "true"

@@ -12,6 +12,7 @@ from __future__ import annotations
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -33,6 +34,8 @@ AckHandler = Callable[[str], None]
 
 MAX_INFLIGHT = 100  # enough for a replay burst; paho queues (in order) beyond it
 DISCONNECT_WAIT_S = 0.7
+LET_OUT_MAX_S = 0.002  # longest the logic thread yields to let an alarm leave first
+LET_OUT_POLL_S = 0.00005
 EARLY_LIMIT = 1000  # PUBACKs that beat their publish() bookkeeping; normally 0 or 1
 
 
@@ -115,6 +118,21 @@ class MqttLink:
     def publish_event(self, event_id: str, topic: str, payload: bytes) -> None:
         """QoS 1 publish whose PUBACK calls `on_ack(event_id)`."""
         self._publish(topic, payload, retain=False, track=event_id)
+
+    def let_out(self, max_wait_s: float = LET_OUT_MAX_S) -> None:
+        """Give paho's network thread the GIL until our packets are on the wire.
+
+        `publish()` only queues the packet and wakes paho's thread; if the caller
+        goes straight on with more Python work (building the state, the retained
+        alarm), that thread waits for the GIL. On the alarm path we yield instead,
+        briefly, so the panic leaves first. Bounded; never blocks for long.
+        """
+        out = getattr(self.client, "_out_packet", None)
+        if out is None or not self.connected:
+            return
+        deadline = time.monotonic() + max_wait_s
+        while out and time.monotonic() < deadline:
+            time.sleep(LET_OUT_POLL_S)
 
     def publish(self, topic: str, payload: bytes, *, retain: bool, qos: int = 1) -> None:
         """Fire-and-track publish for state, alarm and other retained topics."""
