@@ -48,7 +48,7 @@ def start(broker: Mosquitto, tmp_path: Path, public: Path, office_id: str = "eg-
     return proc, probe
 
 
-def ev(probe: Probe, etype: str, timeout: float = 5.0, office: str = "eg-101") -> dict:
+def ev(probe: Probe, etype: str, timeout: float = 10.0, office: str = "eg-101") -> dict:
     [m] = probe.wait_for(lambda m: m.topic == f"{P}/office/{office}/event"
                          and m.json()["type"] == etype, timeout)[-1:]
     return m.json()
