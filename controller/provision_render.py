@@ -166,6 +166,7 @@ def acl(offices: Sequence[InventoryOffice], fleet: FleetCfg) -> str:
         "",
         "# the guard station",
         f"user {fleet.guard_id}",
+        *_not_an_office(fleet.guard_id, fleet),
         f"topic read {fleet.prefix}/#",
         f"topic write {t.cmd('+')}",
         f"topic readwrite {fleet.prefix}/guard/{fleet.guard_id}/#",
@@ -173,7 +174,8 @@ def acl(offices: Sequence[InventoryOffice], fleet: FleetCfg) -> str:
     if fleet.homeassistant_user is not None:
         ha = fleet.homeassistant_prefix
         lines += ["", "# Home Assistant: reads office status, writes only its birth message",
-                  f"user {fleet.homeassistant_user}", f"topic read {ha}/#",
+                  f"user {fleet.homeassistant_user}",
+                  *_not_an_office(fleet.homeassistant_user, fleet), f"topic read {ha}/#",
                   f"topic write {ha}/status", f"topic read {t.all_offices('state')}",
                   f"topic read {t.all_offices('event')}",
                   f"topic read {t.all_offices('availability')}"]
@@ -182,6 +184,17 @@ def acl(offices: Sequence[InventoryOffice], fleet: FleetCfg) -> str:
             lines += ["", f"# neighbours of {entry.office.id}", f"user {entry.office.id}"]
             lines += [f"topic read {t.alarm(n)}" for n in entry.office.neighbors]
     return "\n".join(lines) + "\n"
+
+
+def _not_an_office(user: str, fleet: FleetCfg) -> list[str]:
+    """The office patterns apply to every user: deny them to accounts that are not offices.
+
+    Otherwise the guard or Home Assistant could pose as an office named after
+    themselves. In Mosquitto a user's `deny` is checked before any pattern.
+    """
+    office_root = Topics(fleet.prefix).availability(user).removesuffix("/availability")
+    return [f"topic deny {office_root}/#",
+            f"topic deny {fleet.homeassistant_prefix}/device/officesec_{user}/config"]
 
 
 def passwd(hashes: Mapping[str, str]) -> str:

@@ -146,7 +146,9 @@ def test_guard_commands_but_cannot_forge_office_messages(connect: Callable[..., 
     assert guard.publish(T.cmd("o-15")) < 0x80
     assert guard.publish(T.guard_availability("guard-1"), b"online", retain=True) < 0x80
     for topic in (T.event("o-15"), T.state("o-15"), T.alarm("o-15"), T.availability("o-15"),
-                  T.sim_input("o-15", "panic"), T.guard_availability("guard-2")):
+                  T.sim_input("o-15", "panic"), T.guard_availability("guard-2"),
+                  # the office patterns must not let it pose as an office named like itself
+                  T.event("guard-1"), T.alarm("guard-1"), T.availability("guard-1")):
         assert guard.publish(topic) == NOT_AUTHORIZED, topic
 
 
@@ -157,7 +159,8 @@ def test_home_assistant_reads_status_and_writes_only_its_birth_message(
     time.sleep(0.3)
     assert ha.publish("homeassistant/status", b"online") < 0x80
     for topic in (T.cmd("o-04"), T.event("o-04"), T.sim_input("o-04", "panic"),
-                  "homeassistant/device/officesec_o-04/config"):
+                  "homeassistant/device/officesec_o-04/config", T.event("homeassistant"),
+                  T.alarm("homeassistant"), "homeassistant/device/officesec_homeassistant/config"):
         assert ha.publish(topic) == NOT_AUTHORIZED, topic
     connect("o-04").publish(T.event("o-04"), b"event")
     connect("guard-1").publish(T.cmd("o-04"), b"secret command")

@@ -291,7 +291,7 @@ id = "og-202"
     assert {"mqtt.jobcenter.example", "10.0.0.5"} <= pki.server_hosts(
         (out / "broker" / "server.crt").read_bytes())
     assert "user leitstelle" in (out / "broker" / "acl").read_text()
-    assert "user ha\ntopic read homeassistant/#" in (out / "broker" / "acl").read_text()
+    assert "user ha\ntopic deny officesec/office/ha/#\n" in (out / "broker" / "acl").read_text()
     assert (out / "homeassistant" / "client.key").stat().st_mode & 0o777 == 0o600
     assert "ha:" in (out / "broker" / "passwd").read_text()
     assert "password_file /etc/mosquitto/officesec/passwd" in (
