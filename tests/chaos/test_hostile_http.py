@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -35,6 +36,7 @@ EXTRA_PATHS = ["/", "/events", "/login", "/logout", "/healthz", "/static/app.css
                "/demo/sim/outputs", "/demo/sim/{office}/{name}", "/api", "/api/",
                "/api/alarms/{alarm_id}", "/api/offices/{office_id}", "/../etc/passwd"]
 METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"]
+pytestmark = pytest.mark.timeout(180 + size("OFFICESEC_CHAOS_HTTP_REQUESTS") // 5)
 
 
 def basic(user: str, password: str) -> str:
@@ -84,7 +86,7 @@ def requests(draw: st.DrawFn, paths: list[tuple[str, str]]) -> dict[str, Any]:
                                                                     max_codepoint=126,
                                                                     exclude_characters=";,"),
                                                       max_size=80))
-    body_kind = draw(st.sampled_from(["none", "json", "bytes", "form"]))
+    body_kind = draw(st.sampled_from(["none", "json", "bytes", "form", "nested"]))
     body: bytes | None = None
     if body_kind == "json":
         value = draw(st.one_of(json_values(), st.fixed_dictionaries(
@@ -97,6 +99,11 @@ def requests(draw: st.DrawFn, paths: list[tuple[str, str]]) -> dict[str, Any]:
         headers["Content-Type"] = draw(st.sampled_from(["application/json", "text/plain",
                                                         "multipart/form-data; boundary=x",
                                                         "application/x-www-form-urlencoded"]))
+    elif body_kind == "nested":
+        depth = draw(st.sampled_from([100, 1000, 5000, 30000]))
+        body = b"[" * depth + b"]" * depth if draw(st.booleans()) else (
+            b'{"site":' * depth + b"1" + b"}" * depth)
+        headers["Content-Type"] = "application/json"
     elif body_kind == "form":
         body = "&".join(f"{quote(k)}={quote(v)}" for k, v in draw(st.lists(st.tuples(
             st.sampled_from(["username", "password", "csrf", "next"]), st.text(max_size=30)),
@@ -137,12 +144,32 @@ def test_hostile_http_requests(tmp_path: Path, broker: Mosquitto) -> None:
             except httpx.TimeoutException:
                 problems.append(f"timeout: {req['method']} {req['path']}")
                 return
+            except httpx.LocalProtocolError:
+                statuses[0] += 1  # not even sendable (e.g. a blank header value): client-side
+                return
+            except (httpx.ReadError, httpx.RemoteProtocolError):
+                # the server answered and closed without reading a big body it did not want
+                statuses[-1] += 1
+                assert guard.proc is not None and guard.proc.poll() is None
+                return
             statuses[resp.status_code] += 1
             commandish = req["method"] == "POST" and req["template"].count("/") >= 3
             if resp.status_code >= 500 and not (commandish
                                                  and resp.status_code in COMMAND_ROUTE_ANSWERS):
                 problems.append(f"{resp.status_code}: {req['method']} {req['path']}")
 
+        # always tried, whatever hypothesis draws: every route, admin credentials (so the
+        # body is read), a body nested deeper than any JSON parser's recursion limit
+        admin = {"Authorization": basic("root", USERS["root"][0]),
+                 "Content-Type": "application/json"}
+        for method, template in [p for p in paths if p[0] == "POST"]:
+            path = template.replace("{alarm_id}", "00000000-0000-4000-8000-000000000000")
+            path = path.replace("{office_id}", OFFICE)
+            for body in (b"[" * 30000 + b"]" * 30000, b'{"site":' * 30000 + b"1" + b"}" * 30000):
+                resp = http.request(method, path, headers=admin, content=body)
+                statuses[resp.status_code] += 1
+                if resp.status_code >= 500 and resp.status_code not in COMMAND_ROUTE_ANSWERS:
+                    problems.append(f"{resp.status_code}: {method} {path} nested body")
         one()
         # stream: refused without credentials, whatever else is sent
         for _ in range(20):
@@ -159,7 +186,10 @@ def test_hostile_http_requests(tmp_path: Path, broker: Mosquitto) -> None:
         alarms = db.execute("SELECT COUNT(*) FROM alarms").fetchone()[0]
         db.close()
         assert (events, alarms) == (0, 0)
-        record("hostile_http", requests=sum(statuses.values()),
+        unsendable = statuses.pop(0, 0)
+        closed = statuses.pop(-1, 0)
+        record("hostile_http", requests=sum(statuses.values()) + closed, unsendable=unsendable,
+               closed_by_server=closed,
                statuses={str(k): v for k, v in sorted(statuses.items())},
                server_errors=sum(v for k, v in statuses.items() if k >= 500),
                routes=len(paths), rss_before_kib=rss_before, rss_after_kib=rss_after,

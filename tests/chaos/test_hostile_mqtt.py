@@ -19,6 +19,7 @@ from collections import Counter
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
+import pytest
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from pydantic import ValidationError
 
@@ -34,6 +35,7 @@ P = "officesec"
 OFFICE, NEIGHBOR, OTHER = "fz-01", "fz-nb", "fz-other"
 RSS_GROWTH_LIMIT_KIB = 64 * 1024  # a correctness bound: a leak of 10k+ payloads shows up
 IN_FLIGHT = 300
+pytestmark = pytest.mark.timeout(180 + size("OFFICESEC_CHAOS_PAYLOADS") // 50)
 
 
 def topics() -> list[str]:

@@ -22,6 +22,7 @@ from typing import Any
 
 import httpx
 import paho.mqtt.client as mqtt
+import pytest
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from tests.broker import Mosquitto
@@ -33,6 +34,8 @@ P = "officesec"
 PRESS_TYPES = ("panic", "panic_repeat")
 RUN_S_PER_PRESS = 0.15  # the pressing phase lasts presses * this (spread over the offices)
 RESOLVE_EVERY = 7  # a guard resolves the open alarm after about this many presses
+pytestmark = pytest.mark.timeout(
+    400 + int(3 * max(20.0, size("OFFICESEC_CHAOS_PRESSES") * RUN_S_PER_PRESS)))
 
 
 def read_rows(db: Path, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
 from gpiozero.pins.mock import MockFactory
 
 from controller.config import OfficeConfig
@@ -26,6 +27,7 @@ from tests.probe import Probe
 P = "officesec"
 OFFICE = "part-01"
 PRESS_EVERY_S = 0.5  # one button press (panic or door release) per this while cut off
+pytestmark = pytest.mark.timeout(180 + 2 * size("OFFICESEC_CHAOS_PARTITION_S"))
 
 
 def guard_seqs(guard: GuardProc) -> list[int]:
