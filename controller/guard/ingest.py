@@ -80,7 +80,7 @@ class Ingest:
             problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
                                  for e in exc.errors(include_url=False)[:5])
             return self._drop(topic, problems)
-        except (ValueError, UnicodeDecodeError) as exc:
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
             return self._drop(topic, str(exc)[:200])
         return self._drop(topic, "unexpected topic")
 
@@ -109,7 +109,7 @@ class Ingest:
                after: After) -> bool:
         try:
             raw = json.loads(payload)
-        except ValueError:
+        except (ValueError, RecursionError):
             raw = None
         if isinstance(raw, dict) and self.model.heartbeat(office, raw, mono):
             return False  # only the clock fields moved: no validation, no push, no write

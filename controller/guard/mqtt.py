@@ -30,7 +30,11 @@ log = structlog.get_logger("officesec.guard.mqtt")
 
 SESSION_EXPIRY_S = 14 * 24 * 3600
 RECEIVE_MAXIMUM = 1000
-SUBSCRIBED_LEAVES = ("availability", "state", "alarm", "event")
+SUBSCRIPTIONS = (("availability", 1), ("alarm", 1), ("event", 1), ("state", 0))
+"""States are taken at QoS 0: they are retained and sent again every heartbeat, so a
+lost one costs nothing (staleness needs three), and skipping a PUBACK for what is
+by far the bulk of the traffic is what lets one station follow thousands of
+offices. Everything else, and above all every event, is QoS 1."""
 
 MessageHandler = Callable[[str, bytes, int, int, bool], None]
 """(topic, payload, mid, qos, retain); called in paho's thread, must not block."""
@@ -134,7 +138,7 @@ class GuardMqtt:
                      client_id=self.client_id)
             client.publish(self.topics.guard_availability(self.cfg.guard.id), b"online", qos=1,
                            retain=True)
-            client.subscribe([(self.topics.all_offices(leaf), 1) for leaf in SUBSCRIBED_LEAVES])
+            client.subscribe([(self.topics.all_offices(leaf), qos) for leaf, qos in SUBSCRIPTIONS])
             self.connected = True
             self._on_status(True)
         except Exception:

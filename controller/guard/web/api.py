@@ -147,7 +147,7 @@ async def _json_body(request: Request) -> dict[str, Any]:
         return {}
     try:
         data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise BadRequestError("body: not valid JSON") from None
     if not isinstance(data, dict):
         raise BadRequestError("body: must be a JSON object")
