@@ -184,10 +184,30 @@ def test_lockdown_controls_only_for_admins(browser: Any, stack: Stack):
     button.click()
     button.click()
     admin.wait_for_selector(f'.office[data-office="{office}"][data-status="lockdown"]')
-    lift = admin.locator(f'.office[data-office="{office}"] .lift-btn')
+    card = admin.locator(f'.office[data-office="{office}"]')
+    relay = card.locator('.lamp[data-lamp="relay"]')
+    card.locator('[data-sim="release"]').click()  # the inside release button, in lockdown
+    wait_for(lambda: stack.api(f"/api/events?office={office}&type=release_blocked"),
+             what="release_blocked logged")
+    assert relay.get_attribute("data-on") == "false"
+    lift = card.locator(".lift-btn")
     lift.click()
     lift.click()
     admin.wait_for_selector(f'.office[data-office="{office}"][data-status="online"]')
+    card.locator('[data-sim="release"]').click()  # now the strike opens (relay lamp lights)
+    card.locator('.lamp[data-lamp="relay"][data-on="true"]').wait_for()
+
+    # site-wide: every office of the site at once, and lifted again
+    site_on = admin.locator(".site-lockdown")
+    site_on.click()
+    site_on.click()
+    for running in ("eg-101", "eg-102", "eg-103"):
+        admin.wait_for_selector(f'.office[data-office="{running}"][data-status="lockdown"]')
+    site_off = admin.locator(".site-lift")
+    site_off.click()
+    site_off.click()
+    for running in ("eg-101", "eg-102", "eg-103"):
+        admin.wait_for_selector(f'.office[data-office="{running}"]:not([data-status="lockdown"])')
     admin.context.close()
 
 

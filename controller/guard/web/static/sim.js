@@ -9,29 +9,54 @@
   const MIN_HOLD_MS = 400; // a quick click is still a real press (debounce/hold filters see it)
   const lampsByOffice = new Map();
 
-  function send(office, input, value) {
+  const chains = new Map(); // one promise chain per office input: sends never overtake
+
+  function post(office, input, value) {
     return OS.post("/demo/sim/" + encodeURIComponent(office) + "/" + input, { value }).then((r) => {
       if (!r.ok) Offices.flash("Simulator: " + OS.errorText(r), true);
       return r;
     });
   }
 
-  /** A momentary button: press on pointer/key down, release on up (held at least MIN_HOLD_MS). */
+  // consecutive changes of one input stay further apart than the office's 50 ms debounce,
+  // so a quick second click is a second press, not contact chatter
+  const GAP_MS = 150;
+  const pause = () => new Promise((resolve) => setTimeout(resolve, GAP_MS));
+
+  function send(office, input, value) {
+    const key = office + "/" + input;
+    const next = (chains.get(key) || Promise.resolve())
+      .then(() => post(office, input, value)).then((r) => pause().then(() => r));
+    chains.set(key, next);
+    return next;
+  }
+
+  /** A momentary button: press on pointer/key down, release on up (held at least MIN_HOLD_MS).
+      Sends of one button are chained so the office always sees press, release, press, ... */
   function momentary(office, input, label, cls) {
     const button = el("button", { class: "btn " + cls, type: "button", text: label, "data-sim": input });
     let downAt = 0;
+    let pendingRelease = null;
+    function queue(value) { send(office, input, value); }
+    function releaseNow() {
+      clearTimeout(pendingRelease);
+      pendingRelease = null;
+      button.classList.remove("down");
+      queue("release");
+    }
     function down(e) {
       if (downAt) return;
       e.preventDefault();
+      if (pendingRelease) releaseNow(); // a quick second click: finish the first press first
       downAt = performance.now();
       button.classList.add("down");
-      send(office, input, "press");
+      queue("press");
     }
     function up() {
       if (!downAt) return;
       const wait = Math.max(0, MIN_HOLD_MS - (performance.now() - downAt));
       downAt = 0;
-      setTimeout(() => { button.classList.remove("down"); send(office, input, "release"); }, wait);
+      pendingRelease = setTimeout(releaseNow, wait);
     }
     button.addEventListener("pointerdown", down);
     button.addEventListener("pointerup", up);
