@@ -239,5 +239,8 @@ keyfile {_join(base, SERVER_KEY)}
 crlfile {_join(base, CRL)}
 require_certificate true
 use_identity_as_username false
+# the client id is the user name: no account can take over another's session
+# (one connection per office; a second one closes the first)
+use_username_as_clientid true
 tls_version tlsv1.2
 """

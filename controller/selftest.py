@@ -249,12 +249,22 @@ def run_selftest(cfg: OfficeConfig, *, pulse: bool, factory: Any = None) -> list
     """Every check, in the order an installer fixes them."""
     checks = [Check("config", True, f"office {cfg.office.id} ({cfg.office.label or 'no label'})")]
     checks += check_gpio(cfg, pulse, factory)
-    checks += check_broker(cfg)
+    if _pins_busy(checks[1]):
+        # the broker allows one connection per office: testing it would knock the running
+        # daemon off the broker for a moment
+        checks.append(Check("broker", None, "not tested while the office daemon runs"))
+    else:
+        checks += check_broker(cfg)
     cert = check_certificate(cfg)
     if cert is not None:
         checks.append(cert)
     checks.append(check_clock())
     return checks
+
+
+def _pins_busy(gpio: Check) -> bool:
+    text = gpio.detail.lower()
+    return gpio.ok is False and ("busy" in text or "in use" in text)
 
 
 def main(args: argparse.Namespace) -> int:

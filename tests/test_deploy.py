@@ -114,17 +114,18 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
 
 @pytest.fixture
 def connect(fleet: Fleet) -> Iterator[Callable[..., Client]]:
-    clients: list[Client] = []
+    clients: dict[str, Client] = {}  # one connection per user: the broker allows no more
 
-    def make(user: str, **kw: Any) -> Client:
-        client = Client(fleet, user, **kw)
-        rc = client.connect()
-        assert not isinstance(rc, Exception) and not rc.is_failure, f"{user}: {rc}"
-        clients.append(client)
-        return client
+    def make(user: str) -> Client:
+        if user not in clients:
+            client = Client(fleet, user)
+            rc = client.connect()
+            assert not isinstance(rc, Exception) and not rc.is_failure, f"{user}: {rc}"
+            clients[user] = client
+        return clients[user]
 
     yield make
-    for client in clients:
+    for client in clients.values():
         client.close()
 
 
@@ -201,6 +202,20 @@ def test_refused_without_certificate_with_wrong_password_or_revoked_cert(fleet: 
     rc = current.connect()
     assert not isinstance(rc, Exception) and not rc.is_failure, rc
     current.close()
+
+
+def test_no_account_can_take_over_another_ones_session(fleet: Fleet) -> None:
+    victim = Client(fleet, "o-07", client_id="officesec-o-07")
+    assert not victim.connect().is_failure
+    try:
+        # a compromised Pi claims the victim's client id: the broker uses its user name instead
+        intruder = Client(fleet, "o-08", client_id="officesec-o-07")
+        assert not intruder.connect().is_failure
+        time.sleep(0.5)
+        assert not victim.closed.is_set(), "o-07 was knocked off by o-08"
+        intruder.close()
+    finally:
+        victim.close()
 
 
 def test_selftest_passes_against_the_secured_broker(fleet: Fleet) -> None:

@@ -86,8 +86,10 @@ class Client:
     """A paho MQTT 5 client that records CONNACK, PUBACK reason codes and messages."""
 
     def __init__(self, fleet: Fleet, user: str, *, password: str | None = None,
-                 cert: tuple[Path, Path] | None = None, use_cert: bool = True) -> None:
-        self.c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"test-{user}-{time.time()}",
+                 cert: tuple[Path, Path] | None = None, use_cert: bool = True,
+                 client_id: str | None = None) -> None:
+        self.c = mqtt.Client(CallbackAPIVersion.VERSION2,
+                             client_id=client_id or f"test-{user}-{time.time()}",
                              protocol=MQTTProtocolVersion.MQTTv5)
         if user == "tester":
             cert = cert or (fleet.tester[0], fleet.tester[1])
