@@ -83,6 +83,22 @@ class Loop:
         self.csrf = self.session.get("/api/me").json()["csrf"]
         self.seen = 0
 
+    def warm(self) -> None:
+        """Open fresh keep-alive connections before a round of clicks.
+
+        uvicorn closes a connection after 5 idle seconds (the floors run in
+        between); a request racing that close gets a reset, and a click on a
+        new connection would time the TCP handshake too.
+        """
+        for client in (self.basic, self.session):
+            for attempt in range(2):
+                try:
+                    client.get("/api/me").raise_for_status()
+                    break
+                except httpx.TransportError:
+                    if attempt:
+                        raise
+
     def _led(self, on: bool) -> float:
         """Wait for the next sim output with ack_led == on; its arrival time."""
         needle = b'"ack_led":true' if on else b'"ack_led":false'
@@ -163,6 +179,7 @@ def run(cycles: int, rounds: int, gap_s: float) -> dict[str, object]:
                 samples["floor1"] += floor_one_hop(broker.host, broker.port, per_round, gap_s)
                 samples["floor2"] += floor_two_hops(broker.host, broker.port, per_round,
                                                     gap_s)[0]
+                loop.warm()
                 for i in range(per_round):
                     session = i % 2 == 1
                     led, http = loop.cycle(session)
