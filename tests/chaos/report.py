@@ -63,7 +63,7 @@ def outcomes(junit: Path) -> list[dict[str, Any]]:
             node = case.find(tag)
             if node is not None:
                 outcome = {"failure": "FAILED", "error": "ERROR", "skipped": "skipped"}[tag]
-                message = (node.get("message") or "")[:300]
+                message = " ".join((node.get("message") or "").split())[:240]
         cases.append({"name": f"{case.get('classname', '')}::{case.get('name', '')}",
                       "seconds": float(case.get("time") or 0), "outcome": outcome,
                       "message": message})
@@ -131,7 +131,7 @@ def section_loss(results: list[dict[str, Any]]) -> str:
         ("alarms resolved by a guard through the API (ok / failed during faults)",
          f"{r['resolves_ok']} / {r['resolves_failed']}"),
         ("pressing phase (s)", r["run_s"]),
-        ("after the last fault: time until the store was complete (s)", r["converge_s"]),
+        ("after the pressing phase: time until the store was complete (s)", r["converge_s"]),
     ])
 
 
@@ -255,8 +255,9 @@ cut, damaged files, hostile payloads).
 - Generated: {when} by `.venv/bin/python -m tests.chaos.report{flag}`
 - Machine: {where}
 - Outcome: **{passed} of {len(cases)} tests passed** in {seconds / 60:.1f} minutes.
-{size_note}
 {failures}
+
+{size_note}
 
 | size variable | this run | full size |
 |---|---|---|
@@ -346,20 +347,36 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                         help="override one size, e.g. OFFICESEC_CHAOS_PARTITION_S=120")
     parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--keep", type=Path, default=None, metavar="DIR",
+                        help="keep results.jsonl, junit.xml and run.json in DIR")
+    parser.add_argument("--render-only", type=Path, default=None, metavar="DIR",
+                        help="do not run; render from what --keep left in DIR")
     args = parser.parse_args(argv)
     overrides = dict(item.split("=", 1) for item in args.set)
     unknown = set(overrides) - set(SIZES)
     if unknown:
         parser.error(f"unknown size variable: {sorted(unknown)[0]}")
-    with tempfile.TemporaryDirectory(prefix="officesec-chaos-") as tmp:
-        results_path, junit, seconds = run(args.size, overrides, Path(tmp))
-        results = [json.loads(line) for line in results_path.read_text().splitlines()
-                   if line.strip()] if results_path.exists() else []
-        cases = outcomes(junit) if junit.exists() else []
-    text = render(results, cases, size=args.size, sizes=sizes_used(overrides, args.size),
-                  seconds=seconds,
-                  when=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), where=machine())
+    if args.render_only is not None:
+        workdir = args.render_only
+        meta = json.loads((workdir / "run.json").read_text())
+    else:
+        workdir = args.keep or Path(tempfile.mkdtemp(prefix="officesec-chaos-"))
+        workdir.mkdir(parents=True, exist_ok=True)
+        (workdir / "results.jsonl").unlink(missing_ok=True)
+        _results, _junit, seconds = run(args.size, overrides, workdir)
+        meta = {"size": args.size, "sizes": sizes_used(overrides, args.size),
+                "seconds": seconds, "when": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+                "where": machine()}
+        (workdir / "run.json").write_text(json.dumps(meta))
+    results_path, junit = workdir / "results.jsonl", workdir / "junit.xml"
+    results = [json.loads(line) for line in results_path.read_text().splitlines()
+               if line.strip()] if results_path.exists() else []
+    cases = outcomes(junit) if junit.exists() else []
+    text = render(results, cases, size=meta["size"], sizes=meta["sizes"],
+                  seconds=meta["seconds"], when=meta["when"], where=meta["where"])
     args.out.write_text(text, encoding="utf-8")
+    if args.keep is None and args.render_only is None:
+        shutil.rmtree(workdir, ignore_errors=True)
     print(f"wrote {args.out}")
     return 0 if cases and all(c["outcome"] in ("passed", "skipped") for c in cases) else 1
 
