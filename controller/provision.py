@@ -41,6 +41,7 @@ class Plan:
     rotated: list[str] = field(default_factory=list)
     repaired: list[str] = field(default_factory=list)
     retired: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     def put(self, rel: str, content: bytes | str, mode: int = PUBLIC) -> None:
         """Add a file to the plan."""
@@ -177,6 +178,10 @@ class _Run:
                            self.where(fleet.guard_dir, "guard")),
             "guard station; provision rewrites [mqtt], roster_file and security.signing_key\n"
             "and keeps everything else (users, escalation, web listener)"))
+        if fleet.broker_host == FleetCfg.model_fields["broker_host"].default:
+            plan.notes.append(f"fleet.broker_host is the placeholder {fleet.broker_host!r}: set "
+                              f"it in {self.out / FLEET} (or the inventory's [fleet]) and run "
+                              "provision again")
         offices_dir = self.out / "offices"
         plan.retired = sorted(p.name for p in offices_dir.glob("*")
                               if p.is_dir() and p.name not in ids) if offices_dir.is_dir() else []
@@ -318,6 +323,8 @@ def main(args: argparse.Namespace) -> int:
     if plan.retired:
         print(f"  not in the inventory any more, removed from the broker: "
               f"{', '.join(plan.retired)} (their bundles are left in {out}/offices)")
+    for note in plan.notes:
+        print(f"NOTE: {note}")
     print(f"next: copy {out}/offices/ID/ to each Pi, {out}/broker/ to the broker, "
           f"{out}/guard/ to the guard station (docs/install.md)")
     return EXIT_OK

@@ -397,3 +397,19 @@ def test_rotate_the_guard_station(fleet20: Path, tmp_path: Path) -> None:
     assert after["guard/mqtt-password"] != before["guard/mqtt-password"]
     assert after["guard/guard-signing.key"] == before["guard/guard-signing.key"]  # not a login
     assert after["offices/o-01/client.crt"] == before["offices/o-01/client.crt"]
+
+
+def test_placeholder_broker_host_is_pointed_out(tmp_path: Path) -> None:
+    inv = tmp_path / "inventory.csv"
+    inv.write_text(HEADER + "a-1,S,B,F,R,L,\n")
+    out = tmp_path / "out"
+    for _ in range(2):  # also once fleet.toml names the placeholder explicitly
+        res = run(inv, "--out", out)
+        assert res.returncode == 0, res.stderr
+        assert "NOTE: fleet.broker_host is the placeholder" in res.stdout
+    fleet_toml = out / "fleet.toml"
+    fleet_toml.write_text(fleet_toml.read_text().replace("officesec-broker.local", "mqtt.example"))
+    res = run(inv, "--out", out)
+    assert "NOTE" not in res.stdout
+    assert tomllib.loads((out / "offices" / "a-1" / "office.toml").read_text())["mqtt"][
+        "host"] == "mqtt.example"
