@@ -193,3 +193,19 @@ def test_guard_notifies_ready_and_pets_the_watchdog(tmp_path: Path, broker: Mosq
     seen, rest = _notifications(tmp_path, ["guard", "--config", str(cfg)])
     _ready_then_watchdog(seen)
     assert "STOPPING=1" in rest, rest
+
+
+def test_relay_off_reports_a_missing_pin_library(tmp_path: Path) -> None:
+    """Where lgpio cannot load (this test machine, or a broken venv) the failure is loud."""
+    try:
+        import lgpio  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        pytest.skip("lgpio is installed here")
+    cfg = tmp_path / "office.toml"
+    cfg.write_text('[office]\nid = "x-1"\n')  # pin_factory defaults to lgpio
+    res = subprocess.run([str(VENV_BIN / "officesec"), "relay-off", "--config", str(cfg)],
+                         capture_output=True, text=True, timeout=60, check=False)
+    assert res.returncode == 1
+    assert "cannot load 'lgpio'" in res.stderr
