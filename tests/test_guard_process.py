@@ -58,8 +58,8 @@ def test_availability_and_clean_sigterm(tmp_path: Path, broker: Mosquitto) -> No
     guard = GuardProc(tmp_path / "guard", broker.port).start()
     try:
         assert seen.get(timeout=10)[0] == b"online"
-        assert any(e.get("event") == "dashboard_url" and e["url"] == guard.url + "/"
-                   for e in guard.log_events())
+        wait_for(lambda: any(e.get("event") == "dashboard_url" and e["url"] == guard.url + "/"
+                             for e in guard.log_events()), what="dashboard URL logged")
         started = time.monotonic()
         assert guard.stop(timeout=10) == 0
         took = time.monotonic() - started

@@ -19,7 +19,7 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 import structlog
-from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
@@ -35,6 +35,31 @@ SUBSCRIPTIONS = (("availability", 1), ("alarm", 1), ("event", 1), ("state", 0))
 lost one costs nothing (staleness needs three), and skipping a PUBACK for what is
 by far the bulk of the traffic is what lets one station follow thousands of
 offices. Everything else, and above all every event, is QoS 1."""
+
+READ_BATCH = 100
+
+
+class _BatchReadClient(mqtt.Client):
+    """A paho client that reads up to READ_BATCH packets per select() round.
+
+    paho reads a single packet per round while nothing of its own is in flight,
+    which with thousands of QoS 0 states a second makes the network thread spin
+    select() per message. This reads on until the socket has no more (or the
+    batch is full); everything else is paho's own.
+    """
+
+    def loop_read(self, max_packets: int = 1) -> MQTTErrorCode:
+        """Read what is buffered, up to READ_BATCH packets."""
+        for _ in range(max(max_packets, READ_BATCH)):
+            if self._sock is None:
+                return MQTTErrorCode.MQTT_ERR_NO_CONN
+            rc = self._packet_read()
+            if rc > 0:
+                return self._loop_rc_handle(rc)
+            if rc == MQTTErrorCode.MQTT_ERR_AGAIN:
+                return MQTTErrorCode.MQTT_ERR_SUCCESS
+        return MQTTErrorCode.MQTT_ERR_SUCCESS
+
 
 MessageHandler = Callable[[str, bytes, int, int, bool], None]
 """(topic, payload, mid, qos, retain); called in paho's thread, must not block."""
@@ -55,10 +80,10 @@ class GuardMqtt:
         self._v5 = cfg.mqtt.protocol == "5"
         self._lock = threading.Lock()
         if self._v5:
-            client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=self.client_id,
+            client = _BatchReadClient(CallbackAPIVersion.VERSION2, client_id=self.client_id,
                                  protocol=MQTTProtocolVersion.MQTTv5, manual_ack=True)
         else:
-            client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=self.client_id,
+            client = _BatchReadClient(CallbackAPIVersion.VERSION2, client_id=self.client_id,
                                  protocol=MQTTProtocolVersion.MQTTv311, clean_session=False,
                                  manual_ack=True)
         self.client = client
