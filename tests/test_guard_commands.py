@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,14 +14,27 @@ from tests.guard_proc import GuardProc, wait_for
 from tests.office_sim import OfficeSim
 
 
-@pytest.fixture
-def guard(tmp_path: Path, broker: Mosquitto) -> Iterator[GuardProc]:
-    g = GuardProc(tmp_path / "guard", broker.port,
-                  security={"command_timeout_s": 1}).start()
+@pytest.fixture(scope="module")
+def shared() -> Iterator[tuple[GuardProc, Mosquitto]]:
+    """One broker and one station for the module; each test uses its own office id."""
+    work = Path(tempfile.mkdtemp(prefix="officesec-guard-cmd-"))
+    mq = Mosquitto(work / "mq").start()
+    g = GuardProc(work / "guard", mq.port, security={"command_timeout_s": 1}).start()
     try:
-        yield g
+        yield g, mq
     finally:
         g.close()
+        mq.kill()
+
+
+@pytest.fixture
+def guard(shared: tuple[GuardProc, Mosquitto]) -> GuardProc:
+    return shared[0]
+
+
+@pytest.fixture
+def broker(shared: tuple[GuardProc, Mosquitto]) -> Mosquitto:
+    return shared[1]
 
 
 def _alarm(guard: GuardProc, sim: OfficeSim) -> str:
@@ -30,8 +44,12 @@ def _alarm(guard: GuardProc, sim: OfficeSim) -> str:
     return alarm_id
 
 
+def _of(guard: GuardProc, alarm_id: str) -> dict:
+    return next(a for a in guard.alarms(open_only=False) if a["alarm_id"] == alarm_id)
+
+
 def test_ack_and_resolve_are_confirmed_by_the_office(guard: GuardProc, broker: Mosquitto) -> None:
-    sim = OfficeSim(broker.port, public_key=guard.public_key)
+    sim = OfficeSim(broker.port, "cmd-1", public_key=guard.public_key)
     try:
         alarm_id = _alarm(guard, sim)
         resp = guard.client.post(f"/api/alarms/{alarm_id}/ack")
@@ -47,23 +65,23 @@ def test_ack_and_resolve_are_confirmed_by_the_office(guard: GuardProc, broker: M
         resp = guard.client.post(f"/api/alarms/{alarm_id}/resolve")
         assert resp.status_code == 200, resp.text
         assert resp.json()["alarm"]["state"] == "resolved"
-        assert guard.alarms() == []
+        assert alarm_id not in {a["alarm_id"] for a in guard.alarms()}
         resp = guard.client.post(f"/api/alarms/{alarm_id}/ack")
         assert resp.status_code == 409
-        audit = guard.admin.get("/api/audit").json()
-        assert [a["action"] for a in audit][:3] == ["alarm_ack", "alarm_resolve", "alarm_ack"]
+        audit = [a for a in guard.admin.get("/api/audit").json() if a["target"] == alarm_id]
+        assert [a["action"] for a in audit] == ["alarm_ack", "alarm_resolve", "alarm_ack"]
     finally:
         sim.close()
 
 
 def test_ack_without_answer_is_a_504(guard: GuardProc, broker: Mosquitto) -> None:
-    sim = OfficeSim(broker.port, public_key=guard.public_key, answer=False)
+    sim = OfficeSim(broker.port, "cmd-2", public_key=guard.public_key, answer=False)
     try:
         alarm_id = _alarm(guard, sim)
         resp = guard.client.post(f"/api/alarms/{alarm_id}/ack")
         assert resp.status_code == 504
         assert "error" in resp.json()
-        alarm = guard.alarms()[0]
+        alarm = _of(guard, alarm_id)
         assert alarm["state"] == "active"
         assert alarm["guard_ack_by"] == "alice"
         assert alarm["command_status"].startswith("no confirmation")
@@ -74,7 +92,7 @@ def test_ack_without_answer_is_a_504(guard: GuardProc, broker: Mosquitto) -> Non
 def test_wrongly_signed_command_is_rejected_409(guard: GuardProc, broker: Mosquitto,
                                                tmp_path: Path) -> None:
     _, other_pub = keygen(tmp_path / "other")
-    sim = OfficeSim(broker.port, public_key=other_pub)
+    sim = OfficeSim(broker.port, "cmd-3", public_key=other_pub)
     try:
         alarm_id = _alarm(guard, sim)
         resp = guard.client.post(f"/api/alarms/{alarm_id}/ack")
@@ -86,14 +104,15 @@ def test_wrongly_signed_command_is_rejected_409(guard: GuardProc, broker: Mosqui
 
 
 def test_without_signing_key_ack_is_recorded_and_503(tmp_path: Path, broker: Mosquitto) -> None:
-    guard = GuardProc(tmp_path / "g", broker.port, signing=False).start()
-    sim = OfficeSim(broker.port)
+    guard = GuardProc(tmp_path / "g", broker.port, signing=False,
+                      guard={"id": "guard-2"}).start()
+    sim = OfficeSim(broker.port, "cmd-4")
     try:
         alarm_id = _alarm(guard, sim)
         resp = guard.client.post(f"/api/alarms/{alarm_id}/ack")
         assert resp.status_code == 503
         assert "cannot be signed" in resp.json()["error"]
-        assert guard.alarms()[0]["guard_ack_by"] == "alice"
+        assert _of(guard, alarm_id)["guard_ack_by"] == "alice"
         assert sim.commands == []
     finally:
         sim.close()
@@ -101,25 +120,26 @@ def test_without_signing_key_ack_is_recorded_and_503(tmp_path: Path, broker: Mos
 
 
 def test_office_commands_and_roles(guard: GuardProc, broker: Mosquitto) -> None:
-    sim = OfficeSim(broker.port, public_key=guard.public_key).start_heartbeat()
+    sim = OfficeSim(broker.port, "cmd-5", public_key=guard.public_key,
+                    site="Site Five").start_heartbeat()
     try:
-        wait_for(lambda: guard.office("eg-101")["online"], what="office online")
-        resp = guard.client.post("/api/offices/eg-101/test")
+        wait_for(lambda: guard.office("cmd-5")["online"], what="office online")
+        resp = guard.client.post("/api/offices/cmd-5/test")
         assert resp.status_code == 200, resp.text
         alarm_id = resp.json()["alarm_id"]
         alarm = wait_for(lambda: [a for a in guard.alarms() if a["alarm_id"] == alarm_id],
                          what="drill alarm")[0]
         assert alarm["test"] is True
-        assert guard.client.post("/api/offices/eg-101/lockdown").status_code == 403
-        resp = guard.admin.post("/api/offices/eg-101/lockdown")
+        assert guard.client.post("/api/offices/cmd-5/lockdown").status_code == 403
+        resp = guard.admin.post("/api/offices/cmd-5/lockdown")
         assert resp.status_code == 200, resp.text
         assert resp.json()["command"]["event"]["type"] == "lockdown_on"
-        resp = guard.admin.post("/api/offices/eg-101/release")
+        resp = guard.admin.post("/api/offices/cmd-5/release")
         assert resp.status_code == 409
         assert "remote_release_not_allowed" in resp.json()["error"]
-        resp = guard.admin.post("/api/lockdown", json={"site": "Jobcenter Test", "on": False})
+        resp = guard.admin.post("/api/lockdown", json={"site": "Site Five", "on": False})
         assert resp.status_code == 200, resp.text
-        assert resp.json()["results"]["eg-101"]["status"] == "confirmed"
+        assert resp.json()["results"]["cmd-5"]["status"] == "confirmed"
         assert guard.admin.post("/api/lockdown", json={"site": "Nowhere", "on": True}
                                 ).status_code == 404
         assert guard.admin.post("/api/lockdown", json={"site": "x"}).status_code == 400
