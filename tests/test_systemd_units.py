@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from controller.provision_inventory import FleetCfg
 from tests.broker import Mosquitto
 
 REPO = Path(__file__).resolve().parent.parent
@@ -209,3 +210,15 @@ def test_relay_off_reports_a_missing_pin_library(tmp_path: Path) -> None:
                          capture_output=True, text=True, timeout=60, check=False)
     assert res.returncode == 1
     assert "cannot load 'lgpio'" in res.stderr
+
+
+def test_units_look_where_provision_and_the_docs_put_things() -> None:
+    fleet = FleetCfg()
+    docs = (REPO / "docs" / "install.md").read_text()
+    assert "python3 -m venv --system-site-packages /opt/officesec/venv" in docs
+    for name, directory, conf in (("officesec-office.service", fleet.office_dir, "office.toml"),
+                                  ("officesec-guard.service", fleet.guard_dir, "guard.toml")):
+        exe, *args = unit(name)["Service.ExecStart"][0].split()
+        assert exe == "/opt/officesec/venv/bin/officesec"
+        assert args[-1] == f"{directory}/{conf}"
+        assert f"systemd/{name}" in docs
