@@ -346,7 +346,8 @@ def test_repo_broker_config_matches_what_provision_writes() -> None:
 
 
 def test_toml_writer_round_trips() -> None:
-    data = {"a": 1, "b": 2.5, "c": "quote \" and \\ and ünïcode\n", "d": [1, 2], "e": True,
+    data = {"a": 1, "b": 2.5, "c": "quote \" and \\ and ünïcode\n\t\x00\x1f\x7f", "d": [1, 2],
+            "e": True,
             "t": {"x": "y", "sub": {"z": False}}, "arr": [{"k": "v"}, {"k": "w"}],
             "weird key": "ok"}
     assert tomllib.loads(render.dump_toml(data, "header\nline two")) == data
