@@ -99,11 +99,23 @@ def _read_text(path: Path) -> str:
         raise ConfigError([f"{path}: line {line}: not UTF-8 text"]) from None
 
 
+def _delimiter(text: str) -> str:
+    """`,` by default; `;` or tab when the header uses them (spreadsheets in many locales)."""
+    header = next((line for line in text.splitlines()
+                   if line.strip() and not line.lstrip().startswith("#")), "")
+    return max((",", ";", "\t"), key=header.count) if header else ","
+
+
 def parse_csv(text: str, name: str = "inventory") -> Inventory:
-    """CSV with a header row; `neighbors` separated by spaces or semicolons."""
+    """CSV with a header row; `neighbors` separated by spaces or semicolons.
+
+    A header separated by `;` or tabs (German or French spreadsheet exports)
+    switches the delimiter; neighbours are then separated by spaces or commas.
+    """
+    text = text.removeprefix("\ufeff")
     problems: list[str] = []
     offices: list[InventoryOffice] = []
-    reader = csv.reader(io.StringIO(text, newline=""))
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(text))
     header: list[str] | None = None
     start = 1
     for row in reader:

@@ -414,3 +414,21 @@ def test_placeholder_broker_host_is_pointed_out(tmp_path: Path) -> None:
     assert "NOTE" not in res.stdout
     assert tomllib.loads((out / "offices" / "a-1" / "office.toml").read_text())["mqtt"][
         "host"] == "mqtt.example"
+
+
+def test_semicolon_csv_from_a_german_spreadsheet(tmp_path: Path) -> None:
+    inv = tmp_path / "inventory.csv"
+    inv.write_bytes("id;site;building;floor;room;label;neighbors\r\n"
+                    "eg-101;Jobcenter Hattingen;Haus A;EG;101;Beratung 101, Fenster;eg-102\r\n"
+                    "eg-102;Jobcenter Hattingen;Haus A;EG;102;Beratung 102;eg-101\r\n"
+                    "EG 103;Jobcenter Hattingen;Haus A;EG;103;Beratung 103;\r\n"
+                    .encode("utf-8-sig"))
+    res = run(inv, "--out", tmp_path / "out")
+    assert res.returncode == 2
+    assert "inventory.csv: line 4: id:" in res.stderr
+    inv.write_bytes(inv.read_bytes().replace(b"EG 103", b"eg-103"))
+    res = run(inv, "--out", tmp_path / "out")
+    assert res.returncode == 0, res.stderr
+    cfg = tomllib.loads((tmp_path / "out" / "offices" / "eg-101" / "office.toml").read_text())
+    assert cfg["office"]["label"] == "Beratung 101, Fenster"
+    assert cfg["office"]["neighbors"] == ["eg-102"]
