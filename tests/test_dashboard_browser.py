@@ -305,20 +305,41 @@ def test_unacknowledged_alarm_is_marked_escalated(browser: Any, stack: Stack):
     page.context.close()
 
 
-def test_missing_stale_and_offline_offices_are_shown(browser: Any, stack: Stack):
+def test_missing_stale_offline_and_an_ack_the_office_cannot_confirm(browser: Any,
+                                                                    stack: Stack):
     page = screen(browser, stack, "guard")
+    page.click("#sound-banner button")
     page.wait_for_selector('.office[data-office="eg-104"][data-status="missing"]')
-    office = stack.procs[3]  # procs[0] is the guard; eg-101..eg-103 follow
-    office.send_signal(signal.SIGSTOP)  # a hung controller: no heartbeats, TCP still open
+    publish_sim(stack, "eg-101", "panic", "press")
+    publish_sim(stack, "eg-101", "panic", "release")
+    card = page.locator('.alarm-card:has-text("Beratung 101")')
+    card.wait_for()
+    wait_for(lambda: page.evaluate("document.body.dataset.sound") == "playing", what="tone")
+    # two hung controllers (no heartbeats, TCP still open): eg-101 with its alarm, and eg-103
+    hung = [stack.procs[1], stack.procs[3]]  # procs[0] is the guard; eg-101..eg-103 follow
+    for proc in hung:
+        proc.send_signal(signal.SIGSTOP)
     try:
+        card.locator(".ack-btn").click()
         page.wait_for_selector('.office[data-office="eg-103"][data-status="stale"]')
+        # the station took the alarm, the office cannot confirm: the tone stops, the card
+        # stays red and says so
+        card.locator(".alarm-cmd.failed").wait_for()
+        assert "NOT confirmed" in card.locator(".alarm-status").inner_text()
+        assert page.evaluate("document.body.dataset.sound") == "off"
+        assert "alarm-active" in page.evaluate("document.body.className")
         # the broker gives up after 1.5 x keepalive and publishes the office's last will
         page.wait_for_selector('.office[data-office="eg-103"][data-status="offline"]',
                                timeout=30_000)
+        assert "offline" in page.locator('.office[data-office="eg-101"] .notes').inner_text()
     finally:
-        office.send_signal(signal.SIGCONT)
-    page.wait_for_selector('.office[data-office="eg-103"][data-status="online"]',
-                           timeout=30_000)
+        for proc in hung:
+            proc.send_signal(signal.SIGCONT)
+    for office in ("eg-101", "eg-103"):
+        page.wait_for_selector(f'.office[data-office="{office}"]:not([data-status="offline"])',
+                               timeout=30_000)
+    resolve_open_alarms(stack, "eg-101")
+    card.wait_for(state="detached")
     page.context.close()
 
 

@@ -145,7 +145,9 @@ const Alarms = (function () {
     card.querySelector(".presses").textContent = alarm.presses > 1 ? " \u00b7 pressed " + alarm.presses + " times" : "";
     card.querySelector(".alarm-status").textContent = acked
       ? "Acknowledged by " + (alarm.acknowledged_by || "a guard") + (alarm.acknowledged_at ? " at " + OS.clock(alarm.acknowledged_at) : "") + " \u2014 the office sees \u201chelp is coming\u201d"
-      : "Not acknowledged yet \u2014 office " + alarm.office;
+      : alarm.guard_ack_by
+        ? "Taken by " + alarm.guard_ack_by + " at the station \u2014 the office has NOT confirmed yet (office " + alarm.office + ")"
+        : "Not acknowledged yet \u2014 office " + alarm.office;
     const mine = local.get(alarm.alarm_id);
     const cmd = mine && !(mine.cmd === "ack" && acked && mine.status === "failed") ? mine : serverCommand(alarm);
     const line = card.querySelector(".alarm-cmd");
@@ -176,11 +178,14 @@ const Alarms = (function () {
       if (!seen.has(id)) { card.remove(); cards.delete(id); local.delete(id); }
     }
     const active = current.filter((a) => a.state === "active");
-    const real = active.some((a) => !a.test);
+    // the tone calls for a guard: once one has taken the alarm at the station it stops, even
+    // while the office has not confirmed yet (the card stays red and says so)
+    const unowned = active.filter((a) => !a.guard_ack_by);
+    const real = unowned.some((a) => !a.test);
     body.classList.toggle("alarm-active", current.some((a) => !a.test && a.state === "active"));
     body.classList.toggle("drill-active", current.some((a) => a.test));
     body.dataset.openAlarms = String(current.length);
-    Sound.set(active.length > 0, !real);
+    Sound.set(unowned.length > 0, !real);
     document.title = (active.length ? "(" + active.length + ") ALARM \u2014 " : "") + "officesec guard station";
   }
 

@@ -82,7 +82,9 @@ const Offices = (function () {
         twoStep("Lift lockdown", "Confirm lift", "lift-btn", officeAction(o.id, "lift_lockdown")));
     }
     const card = el("article", { class: "office", "data-office": o.id },
-      el("h3", { class: "label" }),
+      el("div", { class: "office-head" },
+        el("h3", { class: "label" }),
+        el("a", { class: "log-link", href: "/events?office=" + encodeURIComponent(o.id), text: "events" })),
       el("div", { class: "where" }),
       el("div", { class: "status" }),
       el("div", { class: "facts" }),
