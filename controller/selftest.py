@@ -212,6 +212,21 @@ def _broker_steps(probe: _Probe, topics: Topics, office: str, where: str,
     return checks
 
 
+def check_signing_key(cfg: OfficeConfig) -> Check:
+    """Without the guard's public key every command (ack, resolve...) is rejected."""
+    from controller.signing import load_public_key  # noqa: PLC0415
+
+    path = cfg.security.guard_public_key
+    if path is None:
+        return Check("guard key", False, "security.guard_public_key is not set: the office "
+                                         "will reject every command, acknowledgements included")
+    try:
+        load_public_key(Path(path))
+    except ConfigError as exc:
+        return Check("guard key", False, "; ".join(exc.problems))
+    return Check("guard key", True, f"{path}: Ed25519 public key")
+
+
 def check_certificate(cfg: OfficeConfig) -> Check | None:
     """Days until the client certificate expires (rotate with `provision --rotate`)."""
     if cfg.mqtt.tls_cert is None:
@@ -255,6 +270,7 @@ def run_selftest(cfg: OfficeConfig, *, pulse: bool, factory: Any = None) -> list
         checks.append(Check("broker", None, "not tested while the office daemon runs"))
     else:
         checks += check_broker(cfg)
+    checks.append(check_signing_key(cfg))
     cert = check_certificate(cfg)
     if cert is not None:
         checks.append(cert)

@@ -223,7 +223,8 @@ def test_selftest_passes_against_the_secured_broker(fleet: Fleet) -> None:
                           str(fleet.bundle("o-17") / "office.toml")],
                          capture_output=True, text=True, timeout=60, check=False)
     rows = dict(re.findall(r"^(\S+(?: \S+)?)\s+(PASS|FAIL|----)  ", res.stdout, re.MULTILINE))
-    for name in ("config", "gpio", "broker", "subscribe", "round trip", "certificate"):
+    for name in ("config", "gpio", "broker", "subscribe", "round trip", "guard key",
+                 "certificate"):
         assert rows.get(name) == "PASS", res.stdout
     assert res.returncode == sum(1 for v in rows.values() if v == "FAIL")
 

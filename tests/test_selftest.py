@@ -10,15 +10,23 @@ import pytest
 
 from controller.config import OfficeConfig, build
 from controller.selftest import check_clock, run_selftest, table
+from controller.signing import keygen
 from tests.broker import Mosquitto, free_port
 
 REPO = Path(__file__).resolve().parent.parent
 OFFICESEC = str(REPO / ".venv" / "bin" / "officesec")
 
 
-def config(port: int, pin_factory: str = "mock", **hardware: Any) -> OfficeConfig:
+@pytest.fixture(scope="module")
+def guard_key(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return keygen(tmp_path_factory.mktemp("keys"))[1]
+
+
+def config(port: int, pin_factory: str = "mock", key: Path | None = None,
+           **hardware: Any) -> OfficeConfig:
+    security = {"guard_public_key": str(key)} if key else {}
     return build(OfficeConfig, {"office": {"id": "st-1", "label": "Beratung 1"},
-                                "mqtt": {"port": port},
+                                "mqtt": {"port": port}, "security": security,
                                 "hardware": {"pin_factory": pin_factory, **hardware}})
 
 
@@ -31,12 +39,13 @@ def relay_history(pin: Any) -> list[bool]:
     return [bool(s.state) for s in pin.states]
 
 
-def test_all_idle_and_broker_reachable_passes(broker: Mosquitto, mock_factory: Any) -> None:
+def test_all_idle_and_broker_reachable_passes(broker: Mosquitto, mock_factory: Any,
+                                              guard_key: Path) -> None:
     relay = mock_factory.pin(22)
-    checks = run_selftest(config(broker.port), pulse=False, factory=mock_factory)
+    checks = run_selftest(config(broker.port, key=guard_key), pulse=False, factory=mock_factory)
     res = results(checks)
     for name in ("config", "gpio", "panic input", "release input", "rex input", "broker",
-                 "subscribe", "round trip"):
+                 "subscribe", "round trip", "guard key"):
         assert res[name] is True, table(checks)
     assert res["relay"] is None  # not pulsed unless asked
     assert res["door input"] is None  # door state is information, never a failure
@@ -75,12 +84,16 @@ def test_open_panic_line_and_missing_broker_fail(mock_factory: Any) -> None:
     assert res["release input"] is True
     assert res["broker"] is False
     assert "Connection refused" in table(checks)
+    assert res["guard key"] is False  # no key: every command would be rejected
+    assert "will reject every command" in table(checks)
 
 
-def test_cli_exit_code_is_the_number_of_failures(tmp_path: Path, broker: Mosquitto) -> None:
+def test_cli_exit_code_is_the_number_of_failures(tmp_path: Path, broker: Mosquitto,
+                                                 guard_key: Path) -> None:
     cfg = tmp_path / "office.toml"
     cfg.write_text(f'[office]\nid = "st-2"\n[mqtt]\nport = {broker.port}\n'
-                   '[hardware]\npin_factory = "mock"\n')
+                   f'[hardware]\npin_factory = "mock"\n'
+                   f'[security]\nguard_public_key = "{guard_key}"\n')
     res = subprocess.run([OFFICESEC, "selftest", "--config", str(cfg), "--pulse-relay"],
                          capture_output=True, text=True, timeout=60, check=False)
     clock_failed = "clock" in res.stdout and "NOT synchronised" in res.stdout
