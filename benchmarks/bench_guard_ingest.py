@@ -30,7 +30,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from benchmarks.common import ROOT, Stats, connect, cpu_seconds, machine, memory_mb
-from benchmarks.guard_common import GuardProc, SSEReader
+from benchmarks.guard_common import GuardProc, SSEReader, write_section
 from controller.protocol import Event, State, Topics, utcnow
 from tests.broker import Mosquitto
 
@@ -152,13 +152,14 @@ def run(steps: list[int], seconds: float) -> list[dict[str, float]]:
 
 
 HEAD = ("| offices | states/s sent | SSE p50 ms | SSE p99 ms | SSE max ms | guard CPU % "
-        "| guard RSS MB | guard USS MB | stale seen | sustained |\n"
-        "|---|---|---|---|---|---|---|---|---|---|")
+        "| guard CPU µs/state | guard RSS MB | guard USS MB | stale seen | sustained |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|")
 
 
 def fmt(row: dict[str, float]) -> str:
     return (f"| {row['n']:.0f} | {row['rate']:.0f} | {row['p50']:.2f} | {row['p99']:.2f} | "
-            f"{row['max']:.2f} | {row['cpu']:.0f} | {row['rss']:.1f} | {row['uss']:.1f} | "
+            f"{row['max']:.2f} | {row['cpu']:.0f} | {row['cpu'] * 1e4 / max(row['rate'], 1):.0f} | "
+            f"{row['rss']:.1f} | {row['uss']:.1f} | "
             f"{row['stale']:.0f} | {'yes' if sustained(row) else 'no'} |")
 
 
@@ -189,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     text = report(rows, "python -m benchmarks.bench_guard_ingest " + " ".join(argv))
     print(text)
     if not args.no_write:
-        (Path(__file__).parent / "results" / "guard_ingest.md").write_text(text)
+        write_section("ingest", text)
     return 0
 
 

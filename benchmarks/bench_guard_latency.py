@@ -34,7 +34,7 @@ from benchmarks.common import (
     machine,
     publish_timed,
 )
-from benchmarks.guard_common import GuardProc, SSEReader
+from benchmarks.guard_common import GuardProc, SSEReader, write_section
 from controller.protocol import Event, Topics, utcnow
 from tests.broker import Mosquitto
 from tests.office_proc import OfficeProc
@@ -125,8 +125,7 @@ def main(argv: list[str] | None = None) -> int:
                   + " ".join(argv if argv is not None else sys.argv[1:]))
     print(text)
     if not args.no_write:
-        out = Path(__file__).parent / "results" / "guard_latency.md"
-        out.write_text(text)
+        write_section("latency", text)
     return 0
 
 

@@ -75,3 +75,23 @@ class SSEReader:
     def close(self) -> None:
         """Stop reading."""
         self._client.close()
+
+
+RESULTS = Path(__file__).parent / "results" / "guard.md"
+TITLE = ("# Guard station benchmarks\n\n"
+         "Written by `benchmarks/bench_guard_*.py`; each run replaces its own section.\n")
+
+
+def write_section(name: str, text: str) -> Path:
+    """Replace (or add) the section between `<!-- name -->` markers in results/guard.md."""
+    begin, end = f"<!-- {name} -->", f"<!-- /{name} -->"
+    body = RESULTS.read_text() if RESULTS.exists() else TITLE
+    block = f"{begin}\n{text.rstrip()}\n{end}"
+    if begin in body and end in body:
+        head, _, rest = body.partition(begin)
+        _, _, tail = rest.partition(end)
+        body = head + block + tail
+    else:
+        body = body.rstrip() + "\n\n" + block + "\n"
+    RESULTS.write_text(body)
+    return RESULTS

@@ -133,3 +133,32 @@ def test_heartbeat_fast_path_checks_the_clock_fields() -> None:
     assert not model.heartbeat("eg-101", dict(raw, contact="closed"), now=12.0)  # a change
     assert not model.heartbeat("eg-101", {**raw, "extra": 1}, now=12.0)
     assert model.offices["eg-101"].last_state_at == 11.0
+
+
+def test_a_burst_of_office_changes_goes_out_as_one_snapshot() -> None:
+    import json
+
+    from controller.guard.config import GuardConfig, StoreCfg
+    from controller.guard.service import OFFICE_BURST, GuardService
+
+    async def scenario() -> None:
+        service = GuardService(GuardConfig(store=StoreCfg(path=":memory:")))
+        sub = service.hub.subscribe()
+        for i in range(3):
+            service.model.get(f"a-{i}", 0.0)
+            service._office_changed(f"a-{i}")
+        service._flush_offices()
+        kinds = [json.loads(sub.queue.get_nowait()["data"])["kind"]  # type: ignore[index]
+                 for _ in range(sub.queue.qsize())]
+        assert kinds == ["office"] * 3
+        for i in range(OFFICE_BURST + 1):
+            service.model.get(f"b-{i}", 0.0)
+            service._office_changed(f"b-{i}")
+        service._flush_offices()
+        assert sub.queue.qsize() == 1
+        msg = json.loads(sub.queue.get_nowait()["data"])  # type: ignore[index]
+        assert msg["kind"] == "snapshot"
+        assert len(msg["data"]["offices"]) == OFFICE_BURST + 4
+        service.store.close()
+
+    asyncio.run(scenario())

@@ -53,6 +53,8 @@ class Ingest:
         self.stored = 0
         self.event_hooks: list[Callable[[Event], None]] = []
         self._topics_seen: dict[str, tuple[str, str]] = {}
+        self.office_changed: Callable[[str], None] = lambda office: self.hub.publish(
+            "office", self.model.offices[office].to_dict(0.0))
 
     def handle(self, topic: str, payload: bytes, wall: float, mono: float,  # noqa: PLR0911
                after: After) -> bool:
@@ -90,8 +92,8 @@ class Ingest:
         return False
 
     def _push_office(self, office: str, mono: float, after: After) -> None:
-        view = self.model.get(office, mono)
-        after.append(lambda: self.hub.publish("office", view.to_dict(mono)))
+        self.model.get(office, mono)
+        after.append(lambda: self.office_changed(office))
 
     # ------------------------------------------------------------------ leaves
 

@@ -39,6 +39,8 @@ log = structlog.get_logger("officesec.guard.service")
 TICK_S = 0.25
 MAX_BATCH = 2000
 STATE_COALESCE_S = 0.02
+OFFICE_BURST = 100  # more office changes than this at once go out as one snapshot
+OFFICE_QUICK = 10  # up to this many changed offices are pushed at once, more on the next tick
 FAULT_ENV = "OFFICESEC_FAULT_EXIT_BEFORE_COMMIT"
 """Failure injection for tests: exit (code 70) before committing the N-th stored event."""
 
@@ -60,6 +62,8 @@ class GuardService:
         self.commander = Commander(key, self.topics, self.mqtt.publish,
                                    cfg.security.command_timeout_s)
         self.ingest = Ingest(self.topics, self.store, self.model, self.hub, self.commander)
+        self.ingest.office_changed = self._office_changed
+        self._dirty: set[str] = set()
         esc_topic = self.topics.guard_escalation(cfg.guard.id)
         self.escalator = Escalator(cfg.escalation, self.store, self.hub,
                                    lambda payload: self.mqtt.publish(esc_topic, payload))
@@ -198,6 +202,8 @@ class GuardService:
                 fn()
             except Exception:
                 log.exception("after_commit_failed")
+        if len(self._dirty) <= OFFICE_QUICK:
+            self._flush_offices()  # the usual case: at once; larger sets wait for the tick
 
     # ------------------------------------------------------------------ timers
 
@@ -212,7 +218,8 @@ class GuardService:
             for office in self.model.tick(mono):
                 view = self.model.offices[office]
                 log.warning("office_stale" if view.stale else "office_fresh", office=office)
-                self.hub.publish("office", view.to_dict(mono))
+                self._dirty.add(office)
+            self._flush_offices()
         except Exception:
             log.exception("tick_stale_failed")
         for name, step in (("repair", lambda: self.repairer.tick(wall, mono)),
@@ -238,7 +245,31 @@ class GuardService:
         view.gaps = len(gaps)
         self.hub.publish("gap", {"office": office, "gaps": gaps,
                                  "events_may_be_missing": bool(gaps)})
-        self.hub.publish("office", view.to_dict(time.monotonic()))
+        self._office_changed(office)
+        self._flush_offices()
+
+    def _office_changed(self, office: str) -> None:
+        self._dirty.add(office)
+
+    def _flush_offices(self) -> None:
+        """Push changed offices: one message each, or one snapshot for a burst.
+
+        A burst (the fleet reconnecting after a broker restart, a power cut
+        making many offices stale) would otherwise fill every dashboard's queue
+        and drop it; a single snapshot replaces the whole picture instead.
+        """
+        if not self._dirty:
+            return
+        dirty, self._dirty = self._dirty, set()
+        if len(dirty) > OFFICE_BURST and self.hub.subscribers:
+            self.hub.publish("snapshot", {"offices": self.offices(),
+                                          "alarms": self.store.alarms(open_only=True)})
+            return
+        mono = time.monotonic()
+        for office in sorted(dirty):
+            view = self.model.offices.get(office)
+            if view is not None:
+                self.hub.publish("office", view.to_dict(mono))
 
     # ------------------------------------------------------------------- views
 
