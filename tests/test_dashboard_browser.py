@@ -58,6 +58,15 @@ def browser(stack: Stack) -> Iterator[Any]:
 
 
 _SESSIONS: dict[tuple[str, str], Any] = {}
+_JS_ERRORS: list[str] = []
+
+
+@pytest.fixture(autouse=True)
+def no_javascript_errors() -> Iterator[None]:
+    """Every page of a test must run without an uncaught script error."""
+    _JS_ERRORS.clear()
+    yield
+    assert _JS_ERRORS == []
 
 
 def screen(browser: Any, stack: Stack, user: str, **ctx: Any) -> Any:
@@ -67,6 +76,7 @@ def screen(browser: Any, stack: Stack, user: str, **ctx: Any) -> Any:
     """
     key = (stack.url, user)
     page = browser.new_context(storage_state=_SESSIONS.get(key), **ctx).new_page()
+    page.on("pageerror", lambda exc: _JS_ERRORS.append(f"{page.url}: {exc}"))
     page.set_default_timeout(UI_TIMEOUT_MS)
     if key in _SESSIONS:
         page.goto(stack.url)

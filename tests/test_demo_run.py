@@ -141,6 +141,8 @@ def test_simulator_press_raises_alarm_and_ack_lights_the_led(demo_factory: Any, 
     with sync_playwright() as pw:
         chromium = launch(pw)
         page = chromium.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
         page.set_default_timeout(UI_TIMEOUT_MS)
         page.goto(demo.url)
         page.fill("input[name=username]", "guard")
@@ -161,6 +163,7 @@ def test_simulator_press_raises_alarm_and_ack_lights_the_led(demo_factory: Any, 
         card.locator('.alarm-cmd.confirmed').wait_for()
         office.locator('.lamp[data-lamp="ack_led"][data-on="true"]').wait_for()
         chromium.close()
+        assert errors == []
 
     assert processes_using(root), "the demo's children should be running"
     took = demo.stop(sig)

@@ -14,7 +14,7 @@ const Alarms = (function () {
   // ------------------------------------------------------------------ sound
   // Browsers block audio until one user gesture; the banner asks for it, any click unlocks.
   const Sound = {
-    ctx: null, osc: null, gain: null, timer: null, step: 0, wanted: false, drill: false,
+    ctx: null, osc: null, gain: null, timer: null, step: 0, until: 0, wanted: false, drill: false,
     unlock() {
       try {
         if (!this.ctx) this.ctx = new (window.AudioContext || window.webkitAudioContext)();
@@ -31,7 +31,13 @@ const Alarms = (function () {
       if (banner) banner.classList.toggle("hidden", this.ready());
       body.dataset.audio = this.ready() ? "enabled" : "blocked";
     },
-    set(wanted, drill) { this.wanted = wanted; this.drill = drill; this.apply(); },
+    set(wanted, drill) {
+      const changed = this.drill !== drill;
+      this.wanted = wanted;
+      this.drill = drill;
+      if (changed && this.osc) this.stop(); // a real alarm during a drill: switch the tone now
+      this.apply();
+    },
     apply() {
       body.dataset.sound = this.wanted ? (this.ready() ? "playing" : "blocked") : "off";
       if (this.wanted && this.ready() && !this.osc) this.start();
@@ -45,22 +51,41 @@ const Alarms = (function () {
       this.osc.type = "square";
       this.osc.connect(this.gain).connect(ctx.destination);
       this.osc.start();
+      this.until = ctx.currentTime;
       this.step = 0;
-      // two-tone, 0.25 s steps; a drill sounds softer and lower so nobody mistakes it
-      this.timer = setInterval(() => {
-        const t = ctx.currentTime;
-        const on = this.step % 4 !== 3;
-        const hi = this.drill ? 520 : 960;
-        const lo = this.drill ? 440 : 720;
+      this.schedule();
+      // Background tabs throttle timers (down to once a minute), so the pattern is laid out
+      // on the audio clock well ahead and topped up: the tone never pauses behind a timer.
+      this.timer = setInterval(() => this.schedule(), 1000);
+    },
+    schedule() {
+      if (!this.osc) return;
+      const ctx = this.ctx;
+      const AHEAD_S = 90;
+      const STEP_S = 0.25;
+      const hi = this.drill ? 520 : 960;
+      const lo = this.drill ? 440 : 720;
+      const level = this.drill ? 0.05 : 0.18;
+      let t = Math.max(this.until, ctx.currentTime + 0.02);
+      while (t < ctx.currentTime + AHEAD_S) {
+        // two-tone, 0.25 s steps, every fourth step silent; a drill is softer and lower
         this.osc.frequency.setValueAtTime(this.step % 2 ? lo : hi, t);
-        this.gain.gain.setValueAtTime(on ? (this.drill ? 0.05 : 0.18) : 0, t);
+        this.gain.gain.setValueAtTime(this.step % 4 === 3 ? 0 : level, t);
         this.step += 1;
-      }, 250);
+        t += STEP_S;
+      }
+      this.until = t;
     },
     stop() {
       clearInterval(this.timer);
       this.timer = null;
-      try { this.osc.stop(); this.osc.disconnect(); this.gain.disconnect(); } catch (_e) { /* gone */ }
+      try {
+        this.gain.gain.cancelScheduledValues(0);
+        this.gain.gain.value = 0;
+        this.osc.stop();
+        this.osc.disconnect();
+        this.gain.disconnect();
+      } catch (_e) { /* gone */ }
       this.osc = null;
       this.gain = null;
     },

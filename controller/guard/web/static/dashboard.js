@@ -15,7 +15,9 @@
     Alarms.render(openAlarms);
     Offices.render([...offices.values()].sort((a, b) => a.id.localeCompare(b.id)));
   }
-  function schedule() { if (!frame) frame = requestAnimationFrame(draw); }
+  // setTimeout, not requestAnimationFrame: a background tab gets no animation frames, and an
+  // alarm must still turn the screen red and start the tone there
+  function schedule() { if (!frame) frame = setTimeout(draw, 30); }
 
   function listOf(data, key) {
     if (Array.isArray(data)) return data;
@@ -53,7 +55,8 @@
       schedule();
     } else if (kind === "alarm" && data && data.alarm_id) {
       if (data.state === "resolved") alarms.delete(data.alarm_id); else alarms.set(data.alarm_id, data);
-      schedule();
+      clearTimeout(frame);
+      draw(); // alarms are drawn at once
     } else if (kind === "snapshot" && data && Array.isArray(data.offices)) {
       // the stream starts with the whole picture: replace, do not merge (a reconnect may have missed changes)
       offices.clear();
