@@ -2,7 +2,7 @@
 
 A separate publisher process sends the retained state of N simulated offices,
 each once a second (spread evenly over the second), as real office daemons do.
-While it runs, a probe office raises an alarm every 100 ms and an SSE client
+While it runs, a probe office raises an alarm every 50 ms and an SSE client
 times it (event published -> `alarm` message on /api/stream). N is sustained
 when the SSE p99 stays below 100 ms, no office is flagged stale (every
 heartbeat was processed within 3 s) and the publisher kept its rate. Guard
@@ -112,7 +112,7 @@ def step(guard: GuardProc, broker: Mosquitto, sse: SSEReader, count: int,
         if len(samples) % 10 == 0:
             health = guard.get("/healthz")
             stale_max = max(stale_max, health["offices"]["stale"])
-        time.sleep(0.1)
+        time.sleep(0.05)
     cpu = (cpu_seconds(pid) - cpu0) / (time.monotonic() - t0)
     mem = memory_mb(pid)
     health = guard.get("/healthz")

@@ -39,6 +39,7 @@ log = structlog.get_logger("officesec.guard.service")
 TICK_S = 0.25
 MAX_BATCH = 2000
 STATE_COALESCE_S = 0.02
+CHECKPOINT_S = 5.0
 OFFICE_BURST = 100  # more office changes than this at once go out as one snapshot
 OFFICE_QUICK = 10  # up to this many changed offices are pushed at once, more on the next tick
 FAULT_ENV = "OFFICESEC_FAULT_EXIT_BEFORE_COMMIT"
@@ -106,6 +107,7 @@ class GuardService:
         self._loop = asyncio.get_running_loop()
         self.mqtt.start()
         self._tasks = [self._loop.create_task(self._ticker()),
+                       self._loop.create_task(self._checkpointer()),
                        self._loop.create_task(self.selftest.loop())]
         log.info("guard_started", guard=self.cfg.guard.id, offices=len(self.model.offices),
                  signing=self.commander.can_sign, store=self.cfg.store.path)
@@ -211,6 +213,14 @@ class GuardService:
         while True:
             await asyncio.sleep(TICK_S)
             self.tick(time.time(), time.monotonic())
+
+    async def _checkpointer(self) -> None:
+        while True:
+            await asyncio.sleep(CHECKPOINT_S)
+            try:
+                await asyncio.to_thread(self.store.checkpoint)
+            except sqlite3.Error as exc:
+                log.warning("store_checkpoint_failed", error=str(exc))
 
     def tick(self, wall: float, mono: float) -> None:
         """Staleness, gap repair, escalation, retention; each guarded on its own."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,6 +80,9 @@ class Store:
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.execute("PRAGMA busy_timeout=5000")
+            # checkpoints (the only fsyncs of WAL + synchronous=NORMAL) run in a
+            # background thread on their own connection: see checkpoint()
+            self.db.execute("PRAGMA wal_autocheckpoint=0")
             self.db.executescript(SCHEMA)
             self.db.commit()
             self._max: dict[str, int] = {
@@ -86,13 +90,35 @@ class Store:
         except (sqlite3.Error, OSError) as exc:
             raise StoreError(f"store.path: cannot open {path}: {exc}") from exc
         self.path = path
+        self._ckpt: sqlite3.Connection | None = None
+        self._ckpt_lock = threading.Lock()
 
     def close(self) -> None:
-        """Commit what is pending and close the connection."""
+        """Commit what is pending, checkpoint, and close the connections."""
         try:
             self.db.commit()
+            self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         finally:
             self.db.close()
+            with self._ckpt_lock:
+                if self._ckpt is not None:
+                    self._ckpt.close()
+                    self._ckpt = None
+
+    def checkpoint(self) -> None:
+        """Copy the WAL into the database (PASSIVE: never blocks the writer).
+
+        Called from a worker thread every few seconds, so that the fsync a
+        checkpoint needs (slow on SD cards) never stalls the event loop that
+        delivers alarms.
+        """
+        if self.path == ":memory:":
+            return
+        with self._ckpt_lock:
+            if self._ckpt is None:
+                self._ckpt = sqlite3.connect(self.path, check_same_thread=False)
+                self._ckpt.execute("PRAGMA busy_timeout=5000")
+            self._ckpt.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
 
     def commit(self) -> None:
         """Make the batch durable; only after this may the broker be acknowledged."""
