@@ -10,7 +10,6 @@ seconds and removes the directory; children also die with the demo
 from __future__ import annotations
 
 import argparse
-import ctypes
 import json
 import os
 import shutil
@@ -28,8 +27,8 @@ from pathlib import Path
 from types import FrameType
 from typing import IO
 
-from controller.demo_broker import Broker, BrokerError, choose_broker, free_port
-from controller.demo_config import DemoLayout, write_demo_configs
+from controller.demo_broker import Broker, BrokerError, choose_broker, die_with_parent, free_port
+from controller.demo_config import MAX_OFFICES, DemoLayout, write_demo_configs
 from controller.errors import ConfigError
 
 EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
@@ -38,18 +37,6 @@ TERM_GRACE_S = 3.0  # children get SIGTERM, then SIGKILL: the whole stop stays u
 SUPERVISE_EVERY_S = 0.5
 MAX_RESTARTS = 5  # a child that keeps dying is a bug to show, not to hide behind restarts
 STABLE_AFTER_S = 60.0
-_PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent() -> None:
-    """In the child, before exec: get SIGTERM when the demo process goes away."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-    except (OSError, AttributeError):
-        pass  # not Linux: the demo's own shutdown still stops everything
-
-
 def _child_env() -> dict[str, str]:
     # the user's OFFICESEC_* overrides are meant for their own configs, not the demo's
     env = {k: v for k, v in os.environ.items() if not k.startswith("OFFICESEC_")}
@@ -75,8 +62,8 @@ class Child:
             self._log = self.log_path.open("ab")
         self.started_at = time.monotonic()
         self.proc = subprocess.Popen(
-            self.argv, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
-            env=_child_env(), start_new_session=True, preexec_fn=_die_with_parent)  # noqa: PLW1509
+            die_with_parent(self.argv), stdin=subprocess.DEVNULL, stdout=self._log,
+            stderr=subprocess.STDOUT, env=_child_env(), start_new_session=True)
 
     def exited(self) -> int | None:
         """The exit code if the process has ended, else None."""
@@ -227,8 +214,9 @@ def main(args: argparse.Namespace) -> int:
     def say(line: str) -> None:
         print(line, flush=True)
 
-    if not 1 <= args.offices <= 40:
-        print(f"--offices: must be between 1 and 40 (got {args.offices})", file=sys.stderr)
+    if not 1 <= args.offices <= MAX_OFFICES:
+        print(f"--offices: must be between 1 and {MAX_OFFICES} (got {args.offices})",
+              file=sys.stderr)
         return EXIT_CONFIG
     if not 0 <= args.port <= 65535:
         print(f"--port: must be between 0 and 65535 (got {args.port})", file=sys.stderr)

@@ -14,9 +14,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import shutil
 import socket
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -25,6 +27,28 @@ from typing import IO, Any, Literal, Protocol
 START_TIMEOUT_S = 10.0  # mosquitto starts in milliseconds; a slow CI box gets plenty of slack
 STOP_TIMEOUT_S = 2.0  # within the demo's 5 s shutdown budget
 SBIN_MOSQUITTO = ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto")
+
+
+# Run in the child's own fresh interpreter, then exec the real command: the child asks the
+# kernel for SIGTERM when the demo dies (PR_SET_PDEATHSIG, kept across exec), and exits if the
+# demo is already gone. (A preexec_fn would do this between fork and exec, which is unsafe in
+# a process with threads, such as the embedded broker's.)
+_LAUNCHER = (
+    "import os, sys\n"
+    "try:\n"
+    "    import ctypes\n"
+    "    ctypes.CDLL(None, use_errno=True).prctl(1, 15)\n"
+    "except (OSError, AttributeError):\n"
+    "    pass\n"
+    "if os.getppid() != int(sys.argv[1]):\n"
+    "    sys.exit(1)\n"
+    "os.execv(sys.argv[2], sys.argv[2:])\n"
+)
+
+
+def die_with_parent(argv: list[str]) -> list[str]:
+    """`argv` (absolute program path first), started so that it dies with this process."""
+    return [sys.executable, "-c", _LAUNCHER, str(os.getpid()), *argv]
 
 
 class BrokerError(RuntimeError):
@@ -93,11 +117,15 @@ class MosquittoBroker:
             "log_dest stderr",
             "log_type error",
             "log_type warning",
+            # started as root, mosquitto would switch to user mosquitto, which clears the
+            # parent-death signal: the demo's broker runs as whoever runs the demo
+            *(["user root"] if os.geteuid() == 0 else []),
         ]) + "\n", encoding="utf-8")
         conf.chmod(0o644)  # mosquitto started as root drops to user mosquitto
         self._log = (self.dir / "mosquitto.log").open("ab")
-        self._proc = subprocess.Popen([self.exe, "-c", str(conf)], stdin=subprocess.DEVNULL,
-                                      stdout=self._log, stderr=self._log)
+        self._proc = subprocess.Popen(die_with_parent([self.exe, "-c", str(conf)]),
+                                      stdin=subprocess.DEVNULL, stdout=self._log,
+                                      stderr=self._log)
         proc = self._proc
         deadline = time.monotonic() + START_TIMEOUT_S
         if not _wait_listening(self.host, self.port, deadline, lambda: proc.poll() is None):

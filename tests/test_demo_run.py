@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -214,3 +215,18 @@ def test_a_taken_port_is_refused_and_nothing_is_left(tmp_path: Path):
     left = re.search(r"files:\s+(\S+)", out.stdout)
     assert left is None  # it stopped before printing a banner
     assert "temporary files removed" in out.stdout
+
+
+@pytest.mark.slow
+def test_a_killed_demo_takes_its_children_with_it(demo_factory: Any):
+    """SIGKILL runs no cleanup code: the kernel's parent-death signal must stop the children."""
+    demo = demo_factory("--offices", "1")
+    demo.wait_banner()
+    root = demo.root
+    try:
+        wait_for(lambda: len(processes_using(root)) >= 3, 10, "broker, guard and office up")
+        demo.proc.kill()  # the demo process alone (its children run in their own sessions)
+        demo.proc.wait(10)
+        wait_for(lambda: not processes_using(root), 15, "every child gone")
+    finally:
+        shutil.rmtree(root, ignore_errors=True)  # nobody was left to remove it
