@@ -9,9 +9,12 @@
 
   function draw() {
     frame = 0;
+    // what needs a guard first: unacknowledged real alarms, then drills, then the rest;
+    // newest first within each group
+    const rank = (a) => (a.state === "active" ? 0 : 2) + (a.test ? 1 : 0);
     const openAlarms = [...alarms.values()]
       .filter((a) => a.state !== "resolved")
-      .sort((a, b) => String(b.raised_at).localeCompare(String(a.raised_at)));
+      .sort((a, b) => rank(a) - rank(b) || String(b.raised_at).localeCompare(String(a.raised_at)));
     Alarms.render(openAlarms);
     Offices.render([...offices.values()].sort((a, b) => a.id.localeCompare(b.id)));
   }
