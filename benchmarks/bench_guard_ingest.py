@@ -6,7 +6,9 @@ While it runs, a probe office raises an alarm every 50 ms and an SSE client
 times it (event published -> `alarm` message on /api/stream). N is sustained
 when the SSE p99 stays below 100 ms, no office is flagged stale (every
 heartbeat was processed within 3 s) and the publisher kept its rate. Guard
-CPU (utime+stime per wall second) and memory come from /proc.
+CPU (utime+stime per wall second) and memory come from /proc. Beside it, the
+bare paho QoS 1 publish -> subscribe floor through the same loaded broker, at
+the same moments, shows how much of a tail is the machine rather than the station.
 
     .venv/bin/python -m benchmarks.bench_guard_ingest
     .venv/bin/python -m benchmarks.bench_guard_ingest --steps 500,2000 --seconds 5 --no-write
@@ -29,7 +31,17 @@ if __package__ in (None, ""):
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
-from benchmarks.common import ROOT, Stats, connect, cpu_seconds, machine, memory_mb
+from benchmarks.common import (
+    FLOOR_TOPIC,
+    ROOT,
+    Receiver,
+    Stats,
+    connect,
+    cpu_seconds,
+    machine,
+    memory_mb,
+    publish_timed,
+)
 from benchmarks.guard_common import GuardProc, SSEReader, write_section
 from controller.protocol import Event, State, Topics, utcnow
 from tests.broker import Mosquitto
@@ -83,6 +95,8 @@ def step(guard: GuardProc, broker: Mosquitto, sse: SSEReader, count: int,
                             stdout=subprocess.PIPE, text=True)
     topics = Topics("officesec")
     tx = connect(broker.host, broker.port)
+    rx = Receiver(broker.host, broker.port, FLOOR_TOPIC)
+    floor: list[float] = []
     assert guard.proc is not None
     pid = guard.proc.pid
     probe_state = State(office="probe", ts=utcnow(), seq=0, door="locked", contact="closed",
@@ -95,6 +109,12 @@ def step(guard: GuardProc, broker: Mosquitto, sse: SSEReader, count: int,
     seq = 100_000 * count
     stale_max = 0
     while time.monotonic() - t0 < seconds:
+        # the bare paho floor through the same (loaded) broker, same moment
+        start = publish_timed(tx, FLOOR_TOPIC, b"x" * 200)
+        try:
+            floor.append(rx.wait_count(len(floor) + 1, timeout=5)[0] - start)
+        except TimeoutError:
+            floor.append(5.0)
         seq += 1
         alarm_id = uuid.uuid4()
         ev = Event(id=uuid.uuid4(), office="probe", seq=seq, ts=utcnow(), type="panic",
@@ -119,9 +139,12 @@ def step(guard: GuardProc, broker: Mosquitto, sse: SSEReader, count: int,
     out, _ = proc.communicate(timeout=seconds + warm + 30)
     tx.disconnect()
     tx.loop_stop()
+    rx.close()
     stats = Stats.of(samples)
+    fstats = Stats.of(floor)
     return {"n": count, "rate": float(out.strip() or 0), "p50": stats.p50, "p99": stats.p99,
-            "max": stats.max, "cpu": cpu * 100, "rss": mem["rss"], "uss": mem["uss"],
+            "max": stats.max, "floor_p50": fstats.p50, "floor_p99": fstats.p99,
+            "cpu": cpu * 100, "rss": mem["rss"], "uss": mem["uss"],
             "stale": max(stale_max, health["offices"]["stale"]),
             "known": health["offices"]["known"], "samples": stats.n}
 
@@ -151,13 +174,15 @@ def run(steps: list[int], seconds: float) -> list[dict[str, float]]:
     return rows
 
 
-HEAD = ("| offices | states/s sent | SSE p50 ms | SSE p99 ms | SSE max ms | guard CPU % "
+HEAD = ("| offices | states/s sent | floor p50 ms | floor p99 ms "
+        "| SSE p50 ms | SSE p99 ms | SSE max ms | guard CPU % "
         "| guard CPU µs/state | guard RSS MB | guard USS MB | stale seen | sustained |\n"
-        "|---|---|---|---|---|---|---|---|---|---|---|")
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 
 
 def fmt(row: dict[str, float]) -> str:
-    return (f"| {row['n']:.0f} | {row['rate']:.0f} | {row['p50']:.2f} | {row['p99']:.2f} | "
+    return (f"| {row['n']:.0f} | {row['rate']:.0f} | {row['floor_p50']:.2f} | "
+            f"{row['floor_p99']:.2f} | {row['p50']:.2f} | {row['p99']:.2f} | "
             f"{row['max']:.2f} | {row['cpu']:.0f} | {row['cpu'] * 1e4 / max(row['rate'], 1):.0f} | "
             f"{row['rss']:.1f} | {row['uss']:.1f} | "
             f"{row['stale']:.0f} | {'yes' if sustained(row) else 'no'} |")
