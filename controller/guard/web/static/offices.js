@@ -17,7 +17,7 @@ const Offices = (function () {
   /** Primary status (one colour) and the secondary notes of an office. */
   function status(o) {
     const state = o.state || {};
-    const alarm = o.open_alarm;
+    const alarm = o.alarm || o.open_alarm; // the station's record, else the office's retained one
     const notes = [];
     let primary = "online";
     if (alarm || (o.alarm_state && o.alarm_state !== "none")) {
@@ -102,7 +102,8 @@ const Offices = (function () {
     card.querySelector(".label").textContent = loc.label || o.id;
     card.querySelector(".where").textContent = [o.id, loc.floor && "Floor " + loc.floor, loc.room && "Room " + loc.room]
       .filter(Boolean).join(" \u00b7 ");
-    const acked = (o.open_alarm && o.open_alarm.state === "acknowledged") || o.alarm_state === "acknowledged";
+    const alarm = o.alarm || o.open_alarm;
+    const acked = (alarm && alarm.state === "acknowledged") || o.alarm_state === "acknowledged";
     card.querySelector(".status").textContent = LABELS[st.primary] +
       ((st.primary === "alarm" || st.primary === "drill") && acked ? " \u2014 acknowledged" : "");
     const facts = [];
