@@ -188,8 +188,11 @@ def section_hostile(results: list[dict[str, Any]]) -> str:
             ("requests", r["requests"]),
             ("routes from /api/openapi.json", r["routes"]),
             ("answers by status", r["statuses"]),
-            ("server errors outside the documented 503/504 of unconfirmed commands",
-             r["server_errors"]),
+            ("answers >= 500 other than the documented 503/504 of a command nobody confirms",
+             sum(v for k, v in r["statuses"].items() if int(k) >= 500
+                 and int(k) not in (503, 504))),
+            ("requests httpx refused to send (e.g. a blank header value)", r["unsendable"]),
+            ("connections the server closed without reading a body", r["closed_by_server"]),
             ("RSS before / after (KiB)", f"{r['rss_before_kib']} / {r['rss_after_kib']}"),
             ("duration (s)", r["fuzz_s"]),
         ]))
