@@ -246,6 +246,22 @@ def test_event_log_filters_and_csv_export(browser: Any, stack: Stack):
     page.context.close()
 
 
+def test_event_log_since_is_entered_in_local_time_and_sent_as_utc(browser: Any, stack: Stack):
+    page = screen(browser, stack, "guard", timezone_id="Europe/Berlin")
+    page.goto(stack.url + "events")
+    page.fill("#since-local", "2099-01-01T01:00:00")
+    page.click("#filters button[type=submit]")
+    page.wait_for_url("**since=2099*")
+    assert "since=2099-01-01T00%3A00%3A00.000Z" in page.url  # 01:00 in Berlin is 00:00 UTC
+    assert page.locator("table.events tbody tr").count() == 0
+    assert page.input_value("#since-local").startswith("2099-01-01T01:00")  # shown as typed
+    page.fill("#since-local", "2000-01-01T00:00:00")
+    page.click("#filters button[type=submit]")
+    page.wait_for_url("**since=1999*")
+    assert page.locator("table.events tbody tr").count() > 0
+    page.context.close()
+
+
 def test_event_log_explains_a_bad_filter(browser: Any, stack: Stack):
     page = screen(browser, stack, "guard")
     answer = page.goto(stack.url + "events?since=tomorrow&type=explosion")
