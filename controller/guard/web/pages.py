@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Any, get_args
+from typing import TYPE_CHECKING, Any, get_args
 from urllib.parse import urlencode
 
 from starlette.requests import Request
@@ -19,17 +19,21 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from controller.demo_sim import SimBridge, SimInputError
-from controller.guard.web.auth import check_csrf, csrf_token, current_user
+from controller.guard.web.auth import User, check_csrf, csrf_token, current_user
 from controller.guard.web.templating import templates
 from controller.protocol import ALARM_EVENT_TYPES, EventType, format_ts
+
+if TYPE_CHECKING:
+    from controller.guard.service import GuardService
 
 EVENT_TYPES: tuple[str, ...] = get_args(EventType)
 LIMITS = (100, 500, 2000)
 MAX_JSON_BODY = 1024  # a sim press is a few bytes; anything bigger is not from our page
 
 
-def _service(request: Request) -> Any:
-    return request.app.state.service
+def _service(request: Request) -> GuardService:
+    service: GuardService = request.app.state.service
+    return service
 
 
 def _login_redirect(request: Request) -> Response:
@@ -37,7 +41,7 @@ def _login_redirect(request: Request) -> Response:
     return RedirectResponse("/login?" + urlencode({"next": target}), status_code=303)
 
 
-def _page_context(request: Request, user: Any) -> dict[str, Any]:
+def _page_context(request: Request, user: User) -> dict[str, Any]:
     cfg = _service(request).cfg
     return {"user": user, "csrf": csrf_token(request), "demo": bool(cfg.guard.demo)}
 
