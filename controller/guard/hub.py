@@ -41,6 +41,8 @@ class Hub:
     def publish(self, kind: str, data: Any) -> None:
         """Send `{"kind": kind, "data": data}` to every client (call on the event loop)."""
         self.last_id += 1
+        if not self.subscribers:
+            return
         msg = {"id": str(self.last_id),
                "data": json.dumps({"kind": kind, "data": data}, separators=(",", ":"),
                                   default=str)}

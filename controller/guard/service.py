@@ -40,6 +40,7 @@ TICK_S = 0.25
 MAX_BATCH = 2000
 STATE_COALESCE_S = 0.02
 CHECKPOINT_S = 5.0
+SNAPSHOT_MIN_S = 2.0  # a burst is pushed as a snapshot at most this often
 OFFICE_BURST = 100  # more office changes than this at once go out as one snapshot
 OFFICE_QUICK = 10  # up to this many changed offices are pushed at once, more on the next tick
 FAULT_ENV = "OFFICESEC_FAULT_EXIT_BEFORE_COMMIT"
@@ -78,7 +79,11 @@ class GuardService:
         self.broker_changed_at = time.time()
         self.store_error: str | None = None
         self.started_at = time.time()
+        # two inboxes: events/alarms/availability always go first, so that an alarm
+        # never waits behind thousands of heartbeats (a fleet's retained states at start)
         self._inbox: deque[tuple[str, bytes, int, int, bool]] = deque()
+        self._states: deque[tuple[str, bytes, int, int, bool]] = deque()
+        self._last_snapshot = 0.0
         self._lock = threading.Lock()
         self._scheduled: str | None = None  # None, "later" (states only) or "now"
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -141,7 +146,7 @@ class GuardService:
             self.mqtt.ack(mid, qos)
             qos = 0
         with self._lock:
-            self._inbox.append((topic, payload, mid, qos, retain))
+            (self._inbox if urgent else self._states).append((topic, payload, mid, qos, retain))
             if self._loop is None or self._scheduled == "now" or (
                     self._scheduled == "later" and not urgent):
                 return
@@ -165,9 +170,10 @@ class GuardService:
     def _drain(self) -> None:
         """Apply a batch, commit it, ack it, then show it."""
         with self._lock:
-            count = min(len(self._inbox), MAX_BATCH)
-            batch = [self._inbox.popleft() for _ in range(count)]
-            more = bool(self._inbox)
+            batch = [self._inbox.popleft() for _ in range(min(len(self._inbox), MAX_BATCH))]
+            batch += [self._states.popleft()
+                      for _ in range(min(len(self._states), MAX_BATCH - len(batch)))]
+            more = bool(self._inbox or self._states)
             self._scheduled = "now" if more else None
         if more and self._loop is not None:
             self._loop.call_soon(self._drain)
@@ -270,11 +276,16 @@ class GuardService:
         """
         if not self._dirty:
             return
-        dirty, self._dirty = self._dirty, set()
-        if len(dirty) > OFFICE_BURST and self.hub.subscribers:
+        if len(self._dirty) > OFFICE_BURST and self.hub.subscribers:
+            now = time.monotonic()
+            if now - self._last_snapshot < SNAPSHOT_MIN_S:
+                return  # keep collecting: one snapshot covers them all
+            self._last_snapshot = now
+            self._dirty = set()
             self.hub.publish("snapshot", {"offices": self.offices(),
                                           "alarms": self.store.alarms(open_only=True)})
             return
+        dirty, self._dirty = self._dirty, set()
         mono = time.monotonic()
         for office in sorted(dirty):
             view = self.model.offices.get(office)
@@ -297,7 +308,8 @@ class GuardService:
             "signing": self.commander.can_sign,
             "webhook": self.escalator.health(),
             "ingest": {"stored": self.ingest.stored, "duplicates": self.ingest.duplicates,
-                       "dropped": self.ingest.dropped, "inbox": len(self._inbox)},
+                       "dropped": self.ingest.dropped, "inbox": len(self._inbox),
+                       "states_queued": len(self._states)},
             "sse": {"clients": len(self.hub.subscribers),
                     "dropped_clients": self.hub.dropped_clients},
             "offices": {"known": len(self.model.offices),
