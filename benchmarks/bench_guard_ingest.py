@@ -89,7 +89,7 @@ def publisher(port: int, count: int, seconds: float) -> int:
 def step(guard: GuardProc, broker: Mosquitto, sse: SSEReader, count: int,
          seconds: float) -> dict[str, float]:
     """One load level: warm up, then measure for `seconds`."""
-    warm = 4.0
+    warm = 6.0
     proc = subprocess.Popen([sys.executable, "-m", "benchmarks.bench_guard_ingest", "publish",
                              str(broker.port), str(count), str(warm + seconds)], cwd=ROOT,
                             stdout=subprocess.PIPE, text=True)
