@@ -281,13 +281,14 @@ def test_event_log_shows_new_events_live(browser: Any, stack: Stack):
     page.context.close()
 
 
-@pytest.mark.parametrize("width", [768, 1024])
-def test_usable_at_tablet_width(browser: Any, stack: Stack, width: int):
-    page = screen(browser, stack, "admin", viewport={"width": width, "height": 1024})
-    overflow = page.evaluate("document.scrollingElement.scrollWidth - window.innerWidth")
-    assert overflow <= 0
-    ack_target = page.locator(".office .drill-btn").first.bounding_box()
-    assert ack_target is not None and ack_target["height"] >= 36  # touch-sized
+def test_usable_at_tablet_width(browser: Any, stack: Stack):
+    page = screen(browser, stack, "admin", viewport={"width": 768, "height": 1024})
+    for width, height in ((768, 1024), (1024, 768), (600, 960)):  # portrait, landscape, small
+        page.set_viewport_size({"width": width, "height": height})
+        overflow = page.evaluate("document.scrollingElement.scrollWidth - window.innerWidth")
+        assert overflow <= 0, f"horizontal scrolling at {width} px"
+        target = page.locator(".office .drill-btn").first.bounding_box()
+        assert target is not None and target["height"] >= 36  # touch-sized
     page.context.close()
 
 
