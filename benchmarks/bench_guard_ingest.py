@@ -42,7 +42,7 @@ from benchmarks.common import (
     memory_mb,
     publish_timed,
 )
-from benchmarks.guard_common import GuardProc, SSEReader, write_section
+from benchmarks.guard_common import GuardProc, SSEReader, cpu_pressure, write_section
 from controller.protocol import Event, State, Topics, utcnow
 from tests.broker import Mosquitto
 
@@ -193,7 +193,8 @@ def report(rows: list[dict[str, float]], command: str) -> str:
     best = int(max((r["n"] for r in ok), default=0))
     return "\n".join([
         "## Ingest: heartbeating offices", "",
-        f"`{command}` on {machine()}; load average at the end: {os.getloadavg()[0]:.1f}. "
+        f"`{command}` on {machine()}; load average at the end: {os.getloadavg()[0]:.1f}, "
+        f"{cpu_pressure()}. "
         "Publisher, Mosquitto and the guard station share the same 2 CPUs (and the machine was "
         "shared with other engineers' test runs), so these are lower bounds.", "",
         HEAD, *[fmt(r) for r in rows], "",

@@ -34,7 +34,7 @@ from benchmarks.common import (
     machine,
     publish_timed,
 )
-from benchmarks.guard_common import GuardProc, SSEReader, write_section
+from benchmarks.guard_common import GuardProc, SSEReader, cpu_pressure, write_section
 from controller.protocol import Event, Topics, utcnow
 from tests.broker import Mosquitto
 from tests.office_proc import OfficeProc
@@ -102,7 +102,8 @@ def report(res: dict[str, Stats], rounds: int, command: str) -> str:
     return "\n".join([
         "## Press -> dashboard (SSE)", "",
         f"`{command}` on {machine()}; load average at the end: "
-        f"{os.getloadavg()[0]:.1f} (the machine was shared with other test runs).", "",
+        f"{os.getloadavg()[0]:.1f}, {cpu_pressure()} (the machine was shared with other "
+        "test runs).", "",
         TABLE_HEAD,
         res["floor"].row("floor: paho QoS 1 publish -> Mosquitto -> paho subscriber"),
         res["guard"].row("guard: office panic event -> guard (commit, PUBACK) -> SSE client"),

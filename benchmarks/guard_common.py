@@ -77,6 +77,16 @@ class SSEReader:
         self._client.close()
 
 
+def cpu_pressure() -> str:
+    """The kernel's CPU pressure (PSI): how often tasks waited for a CPU, last 60 s."""
+    try:
+        line = Path("/proc/pressure/cpu").read_text().splitlines()[0]
+    except (OSError, IndexError):
+        return "CPU pressure unknown"
+    avg60 = dict(part.split("=") for part in line.split()[1:]).get("avg60", "?")
+    return f"CPU pressure (PSI some avg60) {avg60} %"
+
+
 RESULTS = Path(__file__).parent / "results" / "guard.md"
 TITLE = ("# Guard station benchmarks\n\n"
          "Written by `benchmarks/bench_guard_*.py`; each run replaces its own section.\n")
