@@ -162,3 +162,18 @@ def test_a_burst_of_office_changes_goes_out_as_one_snapshot() -> None:
         service.store.close()
 
     asyncio.run(scenario())
+
+
+def test_store_survives_reopen_and_checkpoints(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    path = str(tmp_path / "g.sqlite3")
+    store = Store(path)
+    for seq in range(1, 51):
+        assert store.insert_event(_event(seq), 0.0)
+        store.note_seq("eg-101", seq, 0.0)
+    store.commit()
+    store.checkpoint()
+    store.close()
+    again = Store(path)
+    assert again.event_count("eg-101") == 50
+    assert again.max_seq("eg-101") == 50
+    again.close()
