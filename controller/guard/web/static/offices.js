@@ -114,6 +114,8 @@ const Offices = (function () {
     const notes = card.querySelector(".notes");
     notes.replaceChildren(...st.notes.map((n) => el("div", { text: n })));
     if (st.gap) notes.append(el("div", { class: "gap-note", text: "events may be missing (" + o.gaps + " gap" + (o.gaps > 1 ? "s" : "") + ", re-requested)" }));
+    // a drill is refused while an alarm is open: do not offer it
+    card.querySelector(".drill-btn").classList.toggle("hidden", st.primary === "alarm" || st.primary === "drill");
     const lock = card.querySelector(".lockdown-btn");
     const lift = card.querySelector(".lift-btn");
     if (lock) lock.classList.toggle("hidden", !!o.lockdown);
