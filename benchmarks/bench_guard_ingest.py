@@ -108,6 +108,7 @@ def step(guard: GuardProc, broker: Mosquitto, sse: SSEReader, count: int,
     samples: list[float] = []
     seq = 100_000 * count
     stale_max = 0
+    lag_max = 0.0
     while time.monotonic() - t0 < seconds:
         # the bare paho floor through the same (loaded) broker, same moment
         start = publish_timed(tx, FLOOR_TOPIC, b"x" * 200)
@@ -132,6 +133,7 @@ def step(guard: GuardProc, broker: Mosquitto, sse: SSEReader, count: int,
         if len(samples) % 10 == 0:
             health = guard.get("/healthz")
             stale_max = max(stale_max, health["offices"]["stale"])
+            lag_max = max(lag_max, health["loop_lag_max_ms"])
         time.sleep(0.05)
     cpu = (cpu_seconds(pid) - cpu0) / (time.monotonic() - t0)
     mem = memory_mb(pid)
@@ -146,7 +148,8 @@ def step(guard: GuardProc, broker: Mosquitto, sse: SSEReader, count: int,
             "max": stats.max, "floor_p50": fstats.p50, "floor_p99": fstats.p99,
             "cpu": cpu * 100, "rss": mem["rss"], "uss": mem["uss"],
             "stale": max(stale_max, health["offices"]["stale"]),
-            "known": health["offices"]["known"], "samples": stats.n}
+            "known": health["offices"]["known"], "samples": stats.n,
+            "lag": max(lag_max, health["loop_lag_max_ms"])}
 
 
 def sustained(row: dict[str, float]) -> bool:
@@ -176,14 +179,16 @@ def run(steps: list[int], seconds: float) -> list[dict[str, float]]:
 
 HEAD = ("| offices | states/s sent | floor p50 ms | floor p99 ms "
         "| SSE p50 ms | SSE p99 ms | SSE max ms | guard CPU % "
-        "| guard CPU µs/state | guard RSS MB | guard USS MB | stale seen | sustained |\n"
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+        "| guard CPU µs/state | loop lag max ms | guard RSS MB | guard USS MB | stale seen "
+        "| sustained |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 
 
 def fmt(row: dict[str, float]) -> str:
     return (f"| {row['n']:.0f} | {row['rate']:.0f} | {row['floor_p50']:.2f} | "
             f"{row['floor_p99']:.2f} | {row['p50']:.2f} | {row['p99']:.2f} | "
             f"{row['max']:.2f} | {row['cpu']:.0f} | {row['cpu'] * 1e4 / max(row['rate'], 1):.0f} | "
+            f"{row['lag']:.0f} | "
             f"{row['rss']:.1f} | {row['uss']:.1f} | "
             f"{row['stale']:.0f} | {'yes' if sustained(row) else 'no'} |")
 

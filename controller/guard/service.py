@@ -84,6 +84,8 @@ class GuardService:
         self._inbox: deque[tuple[str, bytes, int, int, bool]] = deque()
         self._states: deque[tuple[str, bytes, int, int, bool]] = deque()
         self._last_snapshot = 0.0
+        self._lag_max = self._lag_prev_max = 0.0
+        self._lag_window_start = time.monotonic()
         self._lock = threading.Lock()
         self._scheduled: str | None = None  # None, "later" (states only) or "now"
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -216,9 +218,19 @@ class GuardService:
     # ------------------------------------------------------------------ timers
 
     async def _ticker(self) -> None:
+        """Run tick() every TICK_S; how late it wakes is the event loop's lag (in /healthz)."""
         while True:
+            due = time.monotonic() + TICK_S
             await asyncio.sleep(TICK_S)
-            self.tick(time.time(), time.monotonic())
+            mono = time.monotonic()
+            self._note_lag(mono - due, mono)
+            self.tick(time.time(), mono)
+
+    def _note_lag(self, lag: float, mono: float) -> None:
+        if mono - self._lag_window_start > 60:
+            self._lag_prev_max, self._lag_max = self._lag_max, 0.0
+            self._lag_window_start = mono
+        self._lag_max = max(self._lag_max, lag)
 
     async def _checkpointer(self) -> None:
         while True:
@@ -310,6 +322,7 @@ class GuardService:
             "ingest": {"stored": self.ingest.stored, "duplicates": self.ingest.duplicates,
                        "dropped": self.ingest.dropped, "inbox": len(self._inbox),
                        "states_queued": len(self._states)},
+            "loop_lag_max_ms": round(1000 * max(self._lag_max, self._lag_prev_max), 1),
             "sse": {"clients": len(self.hub.subscribers),
                     "dropped_clients": self.hub.dropped_clients},
             "offices": {"known": len(self.model.offices),
