@@ -122,3 +122,31 @@ def test_acknowledged_alarm_is_not_escalated(tmp_path: Path, broker: Mosquitto,
     finally:
         sim.close()
         guard.close()
+
+
+def test_webhook_interrupted_by_a_restart_is_delivered_after_it(tmp_path: Path,
+                                                                broker: Mosquitto) -> None:
+    hook = Webhook(fail=1000)
+    guard = GuardProc(tmp_path / "guard", broker.port,
+                      escalation={"after_s": 1, "webhook_url": hook.url}).start()
+    sim = OfficeSim(broker.port, public_key=guard.public_key)
+    try:
+        event = sim.press()
+        status, _ = hook.received.get(timeout=10)
+        assert status == 500
+        wait_for(lambda: guard.alarms()[0]["escalation_status"].startswith("retrying"),
+                 what="retrying")
+        assert guard.stop() == 0
+        hook.fail = 0
+        guard.start()
+        wait_for(lambda: guard.alarms()[0]["escalation_status"].startswith("delivered"),
+                 what="delivered after restart")
+        statuses = []
+        while not hook.received.empty():
+            statuses.append(hook.received.get())
+        assert statuses[-1][0] == 200
+        assert statuses[-1][1]["alarm_id"] == str(event.alarm_id)
+    finally:
+        sim.close()
+        guard.close()
+        hook.close()

@@ -76,11 +76,7 @@ class Escalator:
         self.store.update_alarm(alarm["alarm_id"], escalated_at=format_ts(escalated_at),
                                 escalation_status=status)
         self.store.commit()
-        message = Escalation(alarm_id=uuid.UUID(alarm["alarm_id"]), office=alarm["office"],
-                             location=Location(**_location(alarm["location"])),
-                             raised_at=datetime.fromisoformat(alarm["raised_at"]),
-                             escalated_at=escalated_at, test=alarm["test"])
-        payload = message.to_bytes()
+        payload = _payload(alarm, escalated_at)
         published = self._publish(payload)
         log.warning("alarm_escalated", alarm_id=alarm["alarm_id"], office=alarm["office"],
                     test=alarm["test"], webhook=webhook, published=published)
@@ -89,11 +85,30 @@ class Escalator:
                                         "status": status, "published": published})
         self.hub.publish("alarm", updated)
         if webhook:
-            task = asyncio.get_running_loop().create_task(self._deliver(alarm["alarm_id"],
-                                                                        payload))
-            self.tasks.add(task)
-            task.add_done_callback(self.tasks.discard)
+            self._start_delivery(alarm["alarm_id"], payload)
         return updated
+
+    def _start_delivery(self, alarm_id: str, payload: bytes) -> None:
+        task = asyncio.get_running_loop().create_task(self._deliver(alarm_id, payload))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    def resume(self) -> int:
+        """After a restart: deliver again the webhooks a stop interrupted (open alarms)."""
+        if self.cfg.webhook_url is None:
+            return 0
+        rows = self.store.db.execute(
+            "SELECT alarm_id FROM alarms WHERE state != 'resolved' AND escalated_at IS NOT NULL"
+            " AND (escalation_status = 'pending' OR escalation_status LIKE 'retrying%')"
+        ).fetchall()
+        for row in rows:
+            alarm = self.store.alarm(row[0])
+            if alarm is None:
+                continue
+            at = datetime.fromisoformat(alarm["escalated_at"])
+            log.info("webhook_resumed", alarm_id=alarm["alarm_id"])
+            self._start_delivery(alarm["alarm_id"], _payload(alarm, at))
+        return len(rows)
 
     async def _deliver(self, alarm_id: str, payload: bytes) -> None:
         url = self.cfg.webhook_url
@@ -128,6 +143,14 @@ class Escalator:
         return {"configured": self.cfg.webhook_url is not None,
                 "delivered": self.webhook_delivered, "failures": self.webhook_failures,
                 "last_error": self.last_webhook_error, "in_flight": len(self.tasks)}
+
+
+def _payload(alarm: dict[str, Any], escalated_at: datetime) -> bytes:
+    """The Escalation message for an alarm (MQTT payload and webhook body)."""
+    return Escalation(alarm_id=uuid.UUID(alarm["alarm_id"]), office=alarm["office"],
+                      location=Location(**_location(alarm["location"])),
+                      raised_at=datetime.fromisoformat(alarm["raised_at"]),
+                      escalated_at=escalated_at, test=alarm["test"]).to_bytes()
 
 
 def _location(data: dict[str, Any]) -> dict[str, str]:

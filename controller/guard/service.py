@@ -113,6 +113,7 @@ class GuardService:
         """Connect to the broker and start the timers."""
         self._loop = asyncio.get_running_loop()
         self.mqtt.start()
+        self.escalator.resume()
         self._tasks = [self._loop.create_task(self._ticker()),
                        self._loop.create_task(self._checkpointer()),
                        self._loop.create_task(self.selftest.loop())]
@@ -121,9 +122,10 @@ class GuardService:
 
     async def stop(self) -> None:
         """Stop timers, say offline on MQTT, close the store."""
-        for task in self._tasks:
+        pending = [*self._tasks, *self.escalator.tasks]
+        for task in pending:
             task.cancel()
-        for task in self._tasks:
+        for task in pending:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         await asyncio.to_thread(self.mqtt.stop, 1.0)
