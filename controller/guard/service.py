@@ -106,6 +106,10 @@ class GuardService:
             view.duplicates = row["duplicates"]
         for gap in self.store.gaps():
             self.model.offices[gap["office"]].gaps += 1
+        # a command that was waiting when the station stopped will never be matched now
+        self.store.db.execute("UPDATE alarms SET command_status = ? WHERE command_status = 'sent'",
+                              ("no confirmation seen (the station restarted)",))
+        self.store.commit()
 
     # ---------------------------------------------------------------- lifecycle
 
