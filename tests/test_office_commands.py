@@ -45,12 +45,18 @@ def start(broker: Mosquitto, tmp_path: Path, public: Path, office_id: str = "eg-
     sec = {"guard_public_key": str(public), **over.pop("security", {})}
     proc = OfficeProc(tmp_path / office, broker.port, office, security=sec, **over).start()
     probe.wait_for(lambda m: m.topic == f"{P}/office/{office}/state", timeout=10)
+    probe.office_proc = proc  # type: ignore[attr-defined]
     return proc, probe
 
 
 def ev(probe: Probe, etype: str, timeout: float = 10.0, office: str = "eg-101") -> dict:
-    [m] = probe.wait_for(lambda m: m.topic == f"{P}/office/{office}/event"
-                         and m.json()["type"] == etype, timeout)[-1:]
+    try:
+        [m] = probe.wait_for(lambda m: m.topic == f"{P}/office/{office}/event"
+                             and m.json()["type"] == etype, timeout)[-1:]
+    except AssertionError as exc:
+        proc = getattr(probe, "office_proc", None)
+        tail = proc.log_text()[-4000:] if proc is not None else ""
+        raise AssertionError(f"{exc}\n--- office log tail ---\n{tail}") from None
     return m.json()
 
 

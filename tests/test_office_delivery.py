@@ -147,7 +147,8 @@ def test_restart_keeps_open_alarm_and_seq(broker: Mosquitto, tmp_path: Path) -> 
     probe = Probe(broker.host, broker.port, f"{P}/#").start()
     office = OfficeProc(tmp_path / "o", broker.port).start()
     try:
-        office.wait_log("mqtt_connected")
+        # the state comes after the daemon's SUBSCRIBE on its connection: it now listens
+        probe.wait_for(lambda m: m.topic.endswith("/state"), timeout=10)
         probe.publish(f"{P}/office/eg-101/sim/input/panic", "press")
         [panic] = probe.wait_for(lambda m: m.topic.endswith("/event")
                                  and m.json()["type"] == "panic")
