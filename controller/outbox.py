@@ -22,6 +22,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -149,7 +150,7 @@ class Outbox:
         """Wait until every queued write is committed (True) or the timeout passes."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self._ops.empty() and self._idle.is_set():
+            if self._ops.unfinished_tasks == 0:  # every op taken AND committed (task_done)
                 return True
             time.sleep(0.002)
         return False
@@ -172,8 +173,12 @@ class Outbox:
         if self.last_seq > self.reserved - SEQ_MARGIN:
             self.reserved = self.last_seq + SEQ_BLOCK
             self._ops.put(("reserve", self.reserved))
-        if self.last_seq > self._reserved_committed and self._db is not None:
-            self.flush(timeout=5.0)  # only in a burst of SEQ_MARGIN events within one commit
+        # only in a burst of SEQ_MARGIN events within one commit; never while the disk fails
+        # (then seq numbers come from memory, and an alarm must not wait on a dead disk)
+        deadline = time.monotonic() + 5.0
+        while (self.last_seq > self._reserved_committed and self._db is not None
+               and self.fault is None and time.monotonic() < deadline):
+            time.sleep(0.001)
         return self.last_seq
 
     def add(self, seq: int, event_id: str, etype: str, payload: bytes, *, is_alarm: bool) -> None:
@@ -181,7 +186,9 @@ class Outbox:
         with self._lock:
             self._pending[event_id] = Pending(seq, event_id, is_alarm, payload)
             overflow = len(self._pending) - self.max_events
-            victims = [p for p in self._pending.values() if not p.is_alarm][:max(overflow, 0)]
+            # stop at the first victims found: a full scan per event is O(n) on the alarm path
+            victims = list(islice((p for p in self._pending.values() if not p.is_alarm),
+                                  max(overflow, 0)))
             for victim in victims:
                 del self._pending[victim.id]
         self._ops.put(("insert", (seq, event_id, etype, int(is_alarm), payload, self.clock())))
@@ -257,12 +264,14 @@ class Outbox:
                     break
             stop = any(op == "stop" for op, _ in batch)
             if self._db is None:
+                self._done(len(batch))
                 self._idle.set()
                 if stop:
                     return
                 continue
             try:
                 self._apply([op for op in batch if op[0] != "stop"])
+                self._done(len(batch))
                 self.last_write_ok = time.monotonic()
                 if self.fault is not None:
                     log.info("storage_recovered", path=self.path)
@@ -272,6 +281,7 @@ class Outbox:
                     log.error("storage_write_failed", path=self.path, error=str(exc))
                 self.fault = f"storage: cannot write {self.path}: {exc}"
                 retry = [op for op in batch if op[0] != "stop"][-self.max_events:]
+                self._done(len(batch) - len(retry))
                 if stop:
                     return
                 time.sleep(_RETRY_S)
@@ -284,6 +294,11 @@ class Outbox:
             if time.monotonic() - last_prune > _PRUNE_EVERY_S:
                 last_prune = time.monotonic()
                 self._ops.put(("prune", None))
+
+    def _done(self, count: int) -> None:
+        """Mark ops as finished for `flush` (only after their commit, or when given up)."""
+        for _ in range(count):
+            self._ops.task_done()
 
     def _apply(self, batch: list[tuple[str, Any]]) -> None:
         db = self._db
