@@ -52,6 +52,7 @@ class Board:
         self.factory = factory
         self.on_outputs = on_outputs
         self.devices: dict[str, Any] = {}
+        self._own_factory = False  # only a factory made here is ours to reset on close
         self.state = {"relay": False, "ack_led": False, "neighbor_led": False}
         self._lock = threading.Lock()
 
@@ -67,6 +68,7 @@ class Board:
             if self.is_mock:
                 from gpiozero.pins.mock import MockFactory  # noqa: PLC0415
 
+                self._own_factory = True
                 return MockFactory()
             from gpiozero.pins.lgpio import LGPIOFactory  # noqa: PLC0415
 
@@ -209,5 +211,5 @@ class Board:
             except Exception:  # closing must go on whatever a pin says
                 log.exception("pin_close_failed", device=name)
         self.devices.clear()
-        if self.factory is not None and self.is_mock:
+        if self.factory is not None and self.is_mock and self._own_factory:
             self.factory.reset()
