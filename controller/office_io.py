@@ -42,7 +42,7 @@ def decode_alarm(text: str | None) -> AlarmRecord | None:
             acknowledged_by=data.get("acknowledged_by"),
             acknowledged_at=datetime.fromisoformat(ack_at) if ack_at else None,
             test=bool(data.get("test", False)))
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, AttributeError):  # AttributeError: not an object
         return None
 
 
