@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 
-from controller.machine import AlarmChanged, AlarmRecord, Edge, Emit
+from controller.machine import AlarmChanged, AlarmRecord, Edge, Emit, Started
 from tests.test_machine_support import (
     Driver,
     alarms,
@@ -289,3 +289,11 @@ def test_neighbour_update_also_runs_due_timers(d: Driver) -> None:
     fx = d.neighbor("eg-102", True, 7.0)
     assert types(fx) == ["door_locked"]
     assert outs(fx) == [("relay", False), ("neighbor_led", True)]
+
+
+def test_start_announces_the_void_seq_range_after_a_crash() -> None:
+    drv = Driver()
+    fx = drv.m.handle(Started(0.0, wall(0.0), {}, None, False, new_id(), void=(11, 266)))
+    assert one(fx, "controller_started").fields == {"void_from": 11, "void_to": 266}
+    fx = Driver().start()
+    assert one(fx, "controller_started").fields == {}
