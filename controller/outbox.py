@@ -97,6 +97,7 @@ class Outbox:
 
     def open(self) -> None:
         """Open (or create) the database and load what survived the last run."""
+        db: sqlite3.Connection | None = None
         try:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
             db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
@@ -129,6 +130,8 @@ class Outbox:
             self.fault = f"storage: cannot open {self.path}: {exc}"
             log.error("storage_open_failed", path=self.path, error=str(exc))
             self._db = None
+            if db is not None:
+                db.close()  # a half-opened (corrupt) file must not stay locked by us
         self._thread = threading.Thread(target=self._writer, name="outbox-writer", daemon=True)
         self._thread.start()
         if self._db is not None:
