@@ -150,8 +150,12 @@ def section_partition(results: list[dict[str, Any]]) -> str:
         ("heal to `fresh` again at the guard (s)", r["fresh_after_heal_s"]),
         ("**reconnect to delivered**: heal to every event in the guard's store (s)",
          r["reconnect_to_delivered_s"]),
-        ("copies seen at the broker (paho's re-send of what was in flight + outbox replay)",
-         r["copies_seen_at_broker"]),
+        ("copies seen at the broker (paho's re-send of what was in flight + outbox replay "
+         "+ answers to `resend`)", r["copies_seen_at_broker"]),
+        ("`resend` requests of the guard (a lost tail assumed while the replay was running)",
+         r.get("guard_resend_requests", "not recorded")),
+        ("redeliveries the guard recognised by id and dropped",
+         r.get("guard_redeliveries_dropped", "not recorded")),
     ])
 
 

@@ -99,7 +99,10 @@ def test_partitioned_office_keeps_and_delivers_in_order(tmp_path: Path) -> None:
         assert len({e["id"] for e in stored}) == len(stored)
         assert guard.office(OFFICE)["online"]
         assert not guard.office(OFFICE)["events_may_be_missing"]
+        glog = [e.get("event") for e in guard.log_events()]
         record("partition", partition_s=partition_s, events_during_partition=made,
+               guard_resend_requests=glog.count("resend_requested"),
+               guard_redeliveries_dropped=guard.office(OFFICE)["duplicates"],
                delivered=len([s for s in guard_seqs(guard) if first <= s <= last]),
                stale_detect_s=round(stale_s, 2), fresh_after_heal_s=round(fresh_s, 2),
                reconnect_to_delivered_s=round(delivered_s, 2),
