@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import random
 import uuid
+from itertools import pairwise
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -219,3 +220,29 @@ def test_safety_invariants(has_contact: bool, remote: bool, release_s: float,
     end = t + release_s + 0.001
     inv.apply(d.run_until(end), end)
     assert d.m.outputs["relay"] is False
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.floats(0.0, 0.2), st.booleans()), max_size=60),
+       st.lists(st.floats(0.0, 0.2), max_size=20))
+def test_any_edge_sequence_settles_on_the_last_level(edges: list[tuple[float, bool]],
+                                                     ticks: list[float]) -> None:
+    """Whatever the chatter: reports alternate; once quiet, the reported level is the real one."""
+    d = Driver()
+    d.start()
+    t, got = 1.0, []
+    tick_at = sorted(1.0 + x for x in ticks)
+    last = False
+    for dt, active in edges:
+        t += dt
+        while tick_at and tick_at[0] <= t:
+            got += types(d.tick(tick_at.pop(0)))
+        got += types(d.edge("door", active, t))
+        last = active
+    got += types(d.run_until(t + 1.0))
+    changes = [e for e in got if e in ("door_opened", "door_closed")]
+    assert all(a != b for a, b in pairwise(changes))  # strictly alternate
+    if changes:
+        assert changes[-1] == ("door_opened" if last else "door_closed")
+    assert d.m.snapshot()["contact"] == ("open" if last else "closed")
+    assert changes == [] or changes[0] == "door_opened"
