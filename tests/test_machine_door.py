@@ -252,3 +252,12 @@ def test_ticks_late_still_apply_every_due_timer_once(d: Driver) -> None:
     fx = d.tick(1000.0)  # the logic thread was stalled: everything due at once
     assert sorted(types(fx)) == ["door_held_open", "door_locked", "panic_line_fault"]
     assert d.tick(2000.0) == []
+
+
+def test_release_button_held_at_start_does_not_open_the_door() -> None:
+    d = Driver()
+    fx = d.start(levels={"release": True})
+    assert types(fx) == ["controller_started"] and outs(fx) == []
+    assert d.m.door == "locked" and d.m.next_deadline() is None
+    d.edge("release", False, 1.0)
+    assert outs(d.edge("release", True, 2.0)) == [("relay", True)]  # a fresh press works
