@@ -52,6 +52,7 @@ _BATCH = 500  # ops per transaction; one fsync covers them all
 _RETRY_S = 1.0  # how long the writer waits before retrying after a storage error
 _PRUNE_EVERY_S = 3600.0
 MAX_RESEND = 10_000
+_NONCE_SWEEP_AT = 1024  # in-memory nonces before expired ones are swept out
 SEQ_BLOCK = 256  # seq numbers reserved on disk ahead of use
 SEQ_MARGIN = 128  # reserve the next block this far before the current one runs out
 
@@ -208,6 +209,9 @@ class Outbox:
 
     def remember_nonce(self, nonce: str, expires: float) -> None:
         """Remember a command nonce until `expires` (wall clock), across restarts."""
+        if len(self.nonces) >= _NONCE_SWEEP_AT:  # expired ones go, or memory grows for months
+            now = self.clock()
+            self.nonces = {n: e for n, e in self.nonces.items() if e > now}
         self.nonces[nonce] = expires
         self._ops.put(("nonce", (nonce, expires)))
 

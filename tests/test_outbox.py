@@ -397,3 +397,17 @@ def test_add_stays_cheap_with_a_large_backlog(db: Path) -> None:
         assert per_event_ms < 5.0, f"{per_event_ms:.1f} ms per add with 30,000 pending"
     finally:
         ob.close(timeout=30)
+
+
+def test_expired_nonces_do_not_pile_up_in_memory(db: Path) -> None:
+    clock = Clock()
+    ob = make(db, clock)
+    try:
+        for i in range(5000):  # a year of commands, each remembered for 4 minutes
+            clock.now += 60.0
+            ob.remember_nonce(f"nonce-{i}", clock.now + 240.0)
+        assert len(ob.nonces) <= 1100
+        assert ob.seen_nonce("nonce-4999") and ob.seen_nonce("nonce-4996")
+        assert not ob.seen_nonce("nonce-4000")
+    finally:
+        ob.close(timeout=10)
