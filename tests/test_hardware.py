@@ -7,9 +7,11 @@ GND, pull-ups on), so these tests check the wiring table in hardware.py.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+from gpiozero import Button
 from gpiozero.pins.mock import MockFactory
 
 from controller.config import HardwareCfg
@@ -107,9 +109,6 @@ def test_relay_off_at_start_and_after_close(factory: MockFactory, active_high: b
 
 
 def test_relay_off_even_when_start_fails(factory: MockFactory) -> None:
-    factory.pin(27)  # a pin object exists; claim it so the release button cannot be had
-    from gpiozero import Button
-
     blocker = Button(27, pin_factory=factory)
     with pytest.raises(HardwareError, match="cannot claim pins"):
         board(factory, Rec(), relay_active_high=False)
@@ -191,3 +190,12 @@ def test_a_failing_sink_never_breaks_the_gpio_thread(factory: MockFactory) -> No
     factory.pin(17).drive_high()  # logged, not raised into gpiozero
     assert b.levels()["panic"] is True
     b.close()
+
+
+def test_unavailable_pin_factory_is_a_clear_hardware_error() -> None:
+    if Path("/dev/gpiochip0").exists():
+        pytest.skip("this machine has a real GPIO chip")
+    b = Board(HardwareCfg(pin_factory="lgpio"), Rec().sink)
+    with pytest.raises(HardwareError, match=r"hardware\.pin_factory: cannot load 'lgpio'"):
+        b.start()
+    b.close()  # safe after a failed start
