@@ -278,11 +278,11 @@ class Outbox:
                 continue
             try:
                 self._apply([op for op in batch if op[0] != "stop"])
-                self._done(len(batch))
                 self.last_write_ok = time.monotonic()
                 if self.fault is not None:
                     log.info("storage_recovered", path=self.path)
                     self.fault = None
+                self._done(len(batch))  # after the fault is cleared: flush() sees it all
             except sqlite3.Error as exc:
                 if self.fault is None:
                     log.error("storage_write_failed", path=self.path, error=str(exc))
