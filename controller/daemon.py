@@ -261,13 +261,19 @@ class Daemon:
     # -------------------------------------------------------------- effects
 
     def _execute(self, effects: list[Effect]) -> None:
-        for fx in effects:
-            if isinstance(fx, Emit):
-                self._emit(fx)
-            elif isinstance(fx, SetOutput):
-                self.board.set_output(fx.name, fx.on)
-            elif isinstance(fx, AlarmChanged):
-                self._alarm_changed(fx.alarm)
+        # outputs first: a failure to publish must never leave the relay on longer
+        ordered: list[Effect] = [fx for fx in effects if isinstance(fx, SetOutput)]
+        ordered += [fx for fx in effects if not isinstance(fx, SetOutput)]
+        for fx in ordered:
+            try:
+                if isinstance(fx, Emit):
+                    self._emit(fx)
+                elif isinstance(fx, SetOutput):
+                    self.board.set_output(fx.name, fx.on)
+                elif isinstance(fx, AlarmChanged):
+                    self._alarm_changed(fx.alarm)
+            except Exception:  # one failed effect must not skip the others
+                log.exception("effect_failed", effect=type(fx).__name__)
         if self.outbox.meta.get("lockdown", "0") != ("1" if self.machine.lockdown else "0"):
             self.outbox.set_meta("lockdown", "1" if self.machine.lockdown else "0")
         self._publish_state(force=False)

@@ -193,8 +193,8 @@ class Command(Wire):
     cmd: CommandName
     office: OfficeId
     alarm_id: uuid.UUID | None = None
-    from_seq: int | None = Field(None, ge=1)
-    to_seq: int | None = Field(None, ge=1)
+    from_seq: int | None = Field(None, ge=1, le=2**53)
+    to_seq: int | None = Field(None, ge=1, le=2**53)
     by: ShortText
     issued_at: Timestamp
     nonce: Annotated[str, StringConstraints(min_length=16, max_length=64,
