@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -19,7 +21,7 @@ import httpx
 from argon2 import PasswordHasher
 
 from controller.signing import keygen
-from tests.broker import free_port
+from tests.broker import Mosquitto, free_port
 from tests.office_proc import write_toml
 
 USERS = {"alice": ("alice-pw", "guard"), "root": ("root-pw", "admin")}
@@ -208,3 +210,16 @@ class SSEClient:
     def close(self) -> None:
         self._stop = True
         self._client.close()
+
+
+@contextlib.contextmanager
+def guard_and_broker(prefix: str, **overrides: Any) -> Iterator[tuple[GuardProc, Mosquitto]]:
+    """One private broker and one guard station, torn down together (module fixtures)."""
+    work = Path(tempfile.mkdtemp(prefix=prefix))
+    mq = Mosquitto(work / "mq").start()
+    g = GuardProc(work / "guard", mq.port, **overrides).start()
+    try:
+        yield g, mq
+    finally:
+        g.close()
+        mq.kill()

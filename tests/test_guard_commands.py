@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,21 +9,15 @@ import pytest
 
 from controller.signing import keygen
 from tests.broker import Mosquitto
-from tests.guard_proc import GuardProc, wait_for
+from tests.guard_proc import GuardProc, guard_and_broker, wait_for
 from tests.office_sim import OfficeSim
 
 
 @pytest.fixture(scope="module")
 def shared() -> Iterator[tuple[GuardProc, Mosquitto]]:
     """One broker and one station for the module; each test uses its own office id."""
-    work = Path(tempfile.mkdtemp(prefix="officesec-guard-cmd-"))
-    mq = Mosquitto(work / "mq").start()
-    g = GuardProc(work / "guard", mq.port, security={"command_timeout_s": 1}).start()
-    try:
-        yield g, mq
-    finally:
-        g.close()
-        mq.kill()
+    with guard_and_broker("officesec-guard-cmd-", security={"command_timeout_s": 1}) as pair:
+        yield pair
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,21 +10,15 @@ import pytest
 
 from controller.guard.service import FAULT_ENV
 from tests.broker import Mosquitto
-from tests.guard_proc import USERS, GuardProc, SSEClient, wait_for
+from tests.guard_proc import USERS, GuardProc, SSEClient, guard_and_broker, wait_for
 from tests.office_sim import OfficeSim
 
 
 @pytest.fixture(scope="module")
 def shared() -> Iterator[tuple[GuardProc, Mosquitto]]:
     """One broker and one station for the tests that need no restart; distinct offices."""
-    work = Path(tempfile.mkdtemp(prefix="officesec-guard-dl-"))
-    mq = Mosquitto(work / "mq").start()
-    g = GuardProc(work / "guard", mq.port).start()
-    try:
-        yield g, mq
-    finally:
-        g.close()
-        mq.kill()
+    with guard_and_broker("officesec-guard-dl-") as pair:
+        yield pair
 
 
 @pytest.fixture
