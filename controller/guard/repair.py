@@ -68,7 +68,11 @@ class Repairer:
     def _tails(self, wall: float, mono: float) -> None:
         for view in self.model.offices.values():
             state_seq = (view.state or {}).get("seq")
-            if not isinstance(state_seq, int) or state_seq <= self.store.max_seq(view.id):
+            pending = (view.state or {}).get("outbox_pending")
+            if (not isinstance(state_seq, int) or state_seq <= self.store.max_seq(view.id)
+                    or (isinstance(pending, int) and pending > 0)):
+                # an office still replaying its outbox is not missing its tail: asking
+                # for a resend now would only send everything twice
                 view.tail_ahead_since = None
                 continue
             if self.store.max_seq(view.id) == 0:

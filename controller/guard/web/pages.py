@@ -189,7 +189,7 @@ async def _value(request: Request) -> str | None:
             return None
         try:
             data = json.loads(raw or b"{}")
-        except ValueError:
+        except (ValueError, RecursionError):
             return None
         value = data.get("value") if isinstance(data, dict) else None
     else:
