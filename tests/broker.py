@@ -99,3 +99,14 @@ class Mosquitto:
     @property
     def running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
+
+
+def terminate(proc: subprocess.Popen[bytes], timeout: float = 5.0) -> int:
+    """SIGTERM, wait; kill if it does not stop in time. Returns the exit code."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        return proc.wait(timeout)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(5)

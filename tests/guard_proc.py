@@ -6,7 +6,6 @@ import contextlib
 import json
 import os
 import queue
-import signal
 import subprocess
 import sys
 import tempfile
@@ -21,7 +20,7 @@ import httpx
 from argon2 import PasswordHasher
 
 from controller.signing import keygen
-from tests.broker import Mosquitto, free_port
+from tests.broker import Mosquitto, free_port, terminate
 from tests.office_proc import write_toml
 
 USERS = {"alice": ("alice-pw", "guard"), "root": ("root-pw", "admin")}
@@ -114,13 +113,7 @@ class GuardProc:
 
     def stop(self, timeout: float = 5.0) -> int:
         assert self.proc is not None
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(timeout)
-        finally:
-            if self.proc.poll() is None:
-                self.proc.kill()
-                self.proc.wait(5)
+        return terminate(self.proc, timeout)
 
     def kill(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

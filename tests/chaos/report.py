@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from benchmarks.common import machine as bench_machine
 from tests.chaos.report_render import render
 from tests.chaos.support import RESULTS_ENV, SIZES
 
@@ -72,18 +73,8 @@ def outcomes(junit: Path) -> list[dict[str, Any]]:
 
 
 def machine() -> str:
-    model = "unknown CPU"
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    exe = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-    first = subprocess.run([exe, "-h"], capture_output=True, text=True,
-                           check=False).stdout.splitlines()[:1]
-    return (f"{os.cpu_count()} CPUs ({model}), Linux {platform.release()}, Python "
-            f"{platform.python_version()}, {first[0] if first else 'mosquitto ?'}")
+    """The benchmarks' one-line machine description, plus the kernel."""
+    return f"{bench_machine()}, Linux {platform.release()}"
 
 
 # --------------------------------------------------------------- rendering

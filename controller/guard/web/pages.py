@@ -56,25 +56,20 @@ async def dashboard(request: Request) -> Response:
     return templates.TemplateResponse(request, "dashboard.html", _page_context(request, user))
 
 
+_DETAIL_FIELDS = (("presses", "{} presses"), ("by", "by {}"), ("source", "source {}"),
+                  ("seconds", "{} s"), ("cmd", "cmd {}"), ("reason", "reason {}"),
+                  ("dropped", "{} dropped"))
+
+
 def event_details(event: dict[str, Any]) -> str:
     """One short line of the type-specific fields (events.js renders live rows the same way)."""
     parts = []
     if event.get("alarm_id"):
         parts.append(f"alarm {str(event['alarm_id'])[:8]}")
-    if event.get("presses"):
-        parts.append(f"{event['presses']} presses")
-    if event.get("by"):
-        parts.append(f"by {event['by']}")
-    if event.get("source"):
-        parts.append(f"source {event['source']}")
-    if event.get("seconds") is not None:
-        parts.append(f"{event['seconds']} s")
-    if event.get("cmd"):
-        parts.append(f"cmd {event['cmd']}")
-    if event.get("reason"):
-        parts.append(f"reason {event['reason']}")
-    if event.get("dropped"):
-        parts.append(f"{event['dropped']} dropped")
+    for key, label in _DETAIL_FIELDS:
+        value = event.get(key)
+        if value or (key == "seconds" and value is not None):
+            parts.append(label.format(value))
     return ", ".join(parts)
 
 
