@@ -43,7 +43,7 @@ from benchmarks.common import (
     publish_timed,
 )
 from benchmarks.guard_common import GuardProc, SSEReader, cpu_pressure, write_section
-from controller.protocol import Event, State, Topics, utcnow
+from controller.protocol.messages import Event, State, Topics, utcnow
 from tests.broker import Mosquitto
 
 TICKS_PER_S = 50

@@ -35,7 +35,7 @@ from benchmarks.common import (
     publish_timed,
 )
 from benchmarks.guard_common import GuardProc, SSEReader, cpu_pressure, write_section
-from controller.protocol import Event, Topics, utcnow
+from controller.protocol.messages import Event, Topics, utcnow
 from tests.broker import Mosquitto
 from tests.office_proc import OfficeProc
 

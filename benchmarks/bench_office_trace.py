@@ -60,7 +60,9 @@ def _wrap(owner: Any, name: str, mark: str, when: Callable[..., bool],
 def _child(config: str, marks_file: str) -> int:
     import paho.mqtt.client as paho  # noqa: PLC0415
 
-    from controller import cli, daemon, mqtt, outbox  # noqa: PLC0415
+    from controller import cli  # noqa: PLC0415
+    from controller.office import daemon, outbox  # noqa: PLC0415
+    from controller.office import link as mqtt  # noqa: PLC0415
 
     _wrap(mqtt.MqttLink, "_on_message", "sim_in",
           lambda _s, _c, _u, msg: msg.topic.endswith("/sim/input/panic")

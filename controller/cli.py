@@ -16,15 +16,17 @@ EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
 
 # sub-command -> (module, function, help); each function takes the parsed args, returns the code
 COMMANDS: dict[str, tuple[str, str, str]] = {
-    "run": ("controller.run", "main", "run the office daemon (one per Raspberry Pi)"),
+    "run": ("controller.office.main", "main", "run the office daemon (one per Raspberry Pi)"),
     "guard": ("controller.guard.main", "main", "run the guard station"),
-    "demo": ("controller.demo", "main", "run the whole system on this machine"),
+    "demo": ("controller.demo.runner", "main", "run the whole system on this machine"),
     "check-config": ("controller.cli", "check_config", "validate an office or guard config"),
     "keygen": ("controller.cli", "keygen", "create the guard station's command-signing keys"),
-    "provision": ("controller.provision", "main", "write configs and credentials for a fleet"),
-    "selftest": ("controller.selftest", "main", "check the wiring and the broker on a Pi"),
+    "provision": ("controller.deploy.provision", "main",
+                  "write configs and credentials for a fleet"),
+    "selftest": ("controller.deploy.office_selftest", "main",
+                 "check the wiring and the broker on a Pi"),
     "hash-password": ("controller.guard.passwords", "main", "print an argon2 hash for [[users]]"),
-    "relay-off": ("controller.selftest", "relay_off",
+    "relay-off": ("controller.deploy.office_selftest", "relay_off",
                   "drive the door relay to its de-energised (locked) level, then exit"),
 }
 
@@ -62,9 +64,10 @@ def _arguments(name: str, p: argparse.ArgumentParser) -> None:
 
 def check_config(args: argparse.Namespace) -> int:
     """Validate an office or guard config; print every problem with its key path."""
-    from controller.config import load_office_config, read_toml  # noqa: PLC0415
     from controller.errors import ConfigError  # noqa: PLC0415
-    from controller.guard.config import is_guard_config, load_guard_config  # noqa: PLC0415
+    from controller.guard.guard_config import is_guard_config, load_guard_config  # noqa: PLC0415
+    from controller.office.office_config import load_office_config  # noqa: PLC0415
+    from controller.settings import read_toml  # noqa: PLC0415
 
     path: Path = args.file
     try:
@@ -87,7 +90,7 @@ def check_config(args: argparse.Namespace) -> int:
 def keygen(args: argparse.Namespace) -> int:
     """Create the Ed25519 command-signing key pair."""
     from controller.errors import ConfigError  # noqa: PLC0415
-    from controller.signing import keygen as make_keys  # noqa: PLC0415
+    from controller.protocol.signing import keygen as make_keys  # noqa: PLC0415
 
     try:
         private, public = make_keys(args.out)

@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 from argon2 import PasswordHasher
 
-from controller.signing import keygen
+from controller.protocol.signing import keygen
 from tests.broker import Mosquitto, free_port, terminate
 from tests.office_proc import write_toml
 

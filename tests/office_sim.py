@@ -17,8 +17,8 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
-from controller.protocol import Alarm, Command, Event, Location, State, Topics, utcnow
-from controller.signing import load_public_key, verify_command
+from controller.protocol.messages import Alarm, Command, Event, Location, State, Topics, utcnow
+from controller.protocol.signing import load_public_key, verify_command
 
 
 class OfficeSim:

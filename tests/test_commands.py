@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from controller.commands import REJECT_BURST, CommandGate, RateLimit
-from controller.outbox import Outbox
-from controller.protocol import MAX_PAYLOAD_BYTES, Command
-from controller.signing import keygen, load_private_key, load_public_key, sign_command
+from controller.office.command_gate import REJECT_BURST, CommandGate, RateLimit
+from controller.office.outbox import Outbox
+from controller.protocol.messages import MAX_PAYLOAD_BYTES, Command
+from controller.protocol.signing import keygen, load_private_key, load_public_key, sign_command
 
 OFFICE = "eg-101"
 WINDOW = 120.0

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from controller.config import load_office_config
 from controller.errors import ConfigError
+from controller.office.office_config import load_office_config
 
 ROOT = Path(__file__).resolve().parent.parent
 BASE = '[office]\nid = "eg-101"\n'

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from controller.protocol import Event, Topics, utcnow
+from controller.protocol.messages import Event, Topics, utcnow
 from tests.test_dashboard_support import (
     UI_TIMEOUT_MS,
     Stack,

@@ -61,8 +61,8 @@ def test_event_details_show_the_type_specific_fields():
 def _client(tmp_path, monkeypatch, *, demo: bool):
     from starlette.testclient import TestClient
 
-    from controller.demo_config import write_demo_configs
-    from controller.guard.config import load_guard_config
+    from controller.demo.layout import write_demo_configs
+    from controller.guard.guard_config import load_guard_config
     from controller.guard.service import GuardService
     from controller.guard.web.app import create_app
 

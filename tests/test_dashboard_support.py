@@ -22,8 +22,8 @@ from typing import Any
 
 import pytest
 
-from controller.demo_config import DemoLayout, write_demo_configs
-from controller.protocol import Topics
+from controller.demo.layout import DemoLayout, write_demo_configs
+from controller.protocol.messages import Topics
 from tests.broker import Mosquitto, free_port
 
 CHROMIUM = "/usr/bin/chromium"

@@ -14,11 +14,11 @@ import pytest
 from argon2 import PasswordHasher
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
-from controller.config import load_office_config
-from controller.demo_broker import EmbeddedBroker, MosquittoBroker, choose_broker
-from controller.demo_config import corridor, write_demo_configs
-from controller.demo_sim import SimBridge, SimInputError
-from controller.guard.config import load_guard_config
+from controller.demo.broker import EmbeddedBroker, MosquittoBroker, choose_broker
+from controller.demo.layout import corridor, write_demo_configs
+from controller.demo.sim import SimBridge, SimInputError
+from controller.guard.guard_config import load_guard_config
+from controller.office.office_config import load_office_config
 
 
 def wait_for(predicate: Callable[[], object], timeout: float = 10.0) -> object:

@@ -25,7 +25,7 @@ import httpx
 import pytest
 from argon2 import PasswordHasher
 
-from controller import provision_pki as pki
+from controller.deploy import pki
 from tests.broker import free_port
 from tests.test_deploy_support import Client, Fleet, T, wait_for
 

@@ -17,7 +17,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
-from controller.protocol import Topics
+from controller.protocol.messages import Topics
 
 T = Topics("officesec")
 

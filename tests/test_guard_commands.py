@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from controller.signing import keygen
+from controller.protocol.signing import keygen
 from tests.broker import Mosquitto
 from tests.guard_proc import GuardProc, guard_and_broker, wait_for
 from tests.office_sim import OfficeSim

@@ -14,7 +14,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from controller.protocol import Escalation, Topics
+from controller.protocol.messages import Escalation, Topics
 from tests.broker import Mosquitto
 from tests.guard_proc import USERS, GuardProc, SSEClient, wait_for
 from tests.office_sim import OfficeSim

@@ -11,7 +11,7 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from controller.protocol import Topics
+from controller.protocol.messages import Topics
 from tests.broker import Mosquitto
 from tests.guard_proc import GuardProc, wait_for
 

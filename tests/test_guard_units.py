@@ -10,7 +10,7 @@ from controller.guard.hub import Hub
 from controller.guard.model import LiveModel
 from controller.guard.repair import retry_after
 from controller.guard.store import Store
-from controller.protocol import Event, State
+from controller.protocol.messages import Event, State
 
 
 def _event(seq: int, etype: str = "door_opened", **fields: object) -> Event:
@@ -138,7 +138,7 @@ def test_heartbeat_fast_path_checks_the_clock_fields() -> None:
 def test_a_burst_of_office_changes_goes_out_as_one_snapshot() -> None:
     import json
 
-    from controller.guard.config import GuardConfig, StoreCfg
+    from controller.guard.guard_config import GuardConfig, StoreCfg
     from controller.guard.service import OFFICE_BURST, GuardService
 
     async def scenario() -> None:

@@ -14,9 +14,9 @@ import pytest
 from gpiozero import Button
 from gpiozero.pins.mock import MockFactory
 
-from controller.config import HardwareCfg
 from controller.errors import HardwareError
-from controller.hardware import Board
+from controller.office.board import Board
+from controller.office.office_config import HardwareCfg
 
 
 class Rec:

@@ -19,9 +19,10 @@ from typing import Any
 import pytest
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from controller import homeassistant as ha
-from controller.config import OfficeConfig, build
-from controller.protocol import Event, Location, State, Topics
+from controller.office import homeassistant as ha
+from controller.office.office_config import OfficeConfig
+from controller.protocol.messages import Event, Location, State, Topics
+from controller.settings import build
 
 # Home Assistant: discovery/TOPIC_MATCHER (after the prefix) and the root keys that
 # DEVICE_DISCOVERY_SCHEMA accepts (it does not allow extra keys at the root).

@@ -21,9 +21,9 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
-from controller import homeassistant as ha
-from controller.config import load_office_config
-from controller.protocol import Topics
+from controller.office import homeassistant as ha
+from controller.office.office_config import load_office_config
+from controller.protocol.messages import Topics
 from tests.broker import Mosquitto
 
 pytestmark = pytest.mark.slow

@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 
-from controller.machine import AlarmChanged, AlarmRecord, Edge, Emit, Started
+from controller.office.machine import AlarmChanged, AlarmRecord, Edge, Emit, Started
 from tests.test_machine_support import (
     Driver,
     alarms,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from controller.machine import FORCED_GRACE_S, REX_WINDOW_S
+from controller.office.machine import FORCED_GRACE_S, REX_WINDOW_S
 from tests.test_machine_support import Driver, one, outs, types
 
 

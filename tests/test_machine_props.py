@@ -19,9 +19,9 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from controller.machine import DEBOUNCE_S, AlarmChanged, AlarmRecord, Effect, Emit, SetOutput
-from controller.office_io import alarm_payload
-from controller.protocol import Event, Location, validate_event_fields
+from controller.office.alarm_codec import alarm_payload
+from controller.office.machine import DEBOUNCE_S, AlarmChanged, AlarmRecord, Effect, Emit, SetOutput
+from controller.protocol.messages import Event, Location, validate_event_fields
 from tests.test_machine_support import Driver, types
 
 CHANGE_EVENTS = {"door": {True: "door_opened", False: "door_closed"},

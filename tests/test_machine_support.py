@@ -10,7 +10,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from controller.machine import (
+from controller.office.machine import (
     AlarmChanged,
     AlarmRecord,
     CommandIn,
@@ -22,7 +22,7 @@ from controller.machine import (
     Started,
     Tick,
 )
-from controller.machine import Edge as EdgeIn
+from controller.office.machine import Edge as EdgeIn
 
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from controller.protocol import Command
-from controller.signing import keygen, load_private_key, sign_command
+from controller.protocol.messages import Command
+from controller.protocol.signing import keygen, load_private_key, sign_command
 from tests.broker import Mosquitto
 from tests.office_proc import OfficeProc
 from tests.probe import Probe

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from gpiozero.pins.mock import MockFactory
 
-from controller.config import OfficeConfig
-from controller.daemon import Daemon
+from controller.office.daemon import Daemon
+from controller.office.office_config import OfficeConfig
 from tests.broker import Mosquitto
 from tests.office_proc import OfficeProc, office_sections
 from tests.probe import Probe

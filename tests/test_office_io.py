@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from controller.machine import AlarmRecord
-from controller.office_io import alarm_payload, decode_alarm, encode_alarm, neighbor_open
-from controller.protocol import MAX_PAYLOAD_BYTES, Alarm, Location
+from controller.office.alarm_codec import alarm_payload, decode_alarm, encode_alarm, neighbor_open
+from controller.office.machine import AlarmRecord
+from controller.protocol.messages import MAX_PAYLOAD_BYTES, Alarm, Location
 
 LOC = Location(site="Jobcenter", building="Haus A", floor="EG", room="101", label="Beratung")
 RAISED = datetime(2026, 3, 1, 8, 0, 0, 123000, tzinfo=UTC)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from controller.outbox import MAX_RESEND, SEQ_BLOCK, Outbox
+from controller.office.outbox import MAX_RESEND, SEQ_BLOCK, Outbox
 
 
 class Clock:
@@ -68,7 +68,7 @@ def crash_child(db: Path, body: str) -> None:
     """Run `body` in a child with `ob` open on db, then SIGKILL it after its flush."""
     code = textwrap.dedent("""
         import os, signal, sys
-        from controller.outbox import Outbox
+        from controller.office.outbox import Outbox
         ob = Outbox(sys.argv[1], max_events=1000, keep_delivered_s=1e9)
         ob.open()
         def add(etype="door_opened", is_alarm=False):

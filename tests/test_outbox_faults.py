@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from controller.outbox import SEQ_BLOCK, Outbox
+from controller.office.outbox import SEQ_BLOCK, Outbox
 from tests.test_outbox import add, make, rows
 
 

@@ -14,11 +14,10 @@ import pytest
 from cryptography import x509
 
 from controller import cli
-from controller import provision_pki as pki
-from controller import provision_render as render
-from controller.config import load_office_config
-from controller.guard.config import load_guard_config
-from controller.provision_inventory import FleetCfg, parse_csv
+from controller.deploy import pki, render
+from controller.deploy.inventory import FleetCfg, parse_csv
+from controller.guard.guard_config import load_guard_config
+from controller.office.office_config import load_office_config
 
 REPO = Path(__file__).resolve().parent.parent
 OFFICESEC = [str(REPO / ".venv" / "bin" / "officesec")]

@@ -14,9 +14,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from jsonschema import Draft202012Validator, FormatChecker
 
-from controller import schemas
-from controller.config import read_toml
-from controller.protocol import (
+from controller.deploy import schemas
+from controller.protocol.messages import (
     Alarm,
     Command,
     Escalation,
@@ -25,7 +24,8 @@ from controller.protocol import (
     SimOutput,
     State,
 )
-from controller.signing import sign_command
+from controller.protocol.signing import sign_command
+from controller.settings import read_toml
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA_DIR = ROOT / "docs" / "schemas"
@@ -50,8 +50,8 @@ def errors(name: str, payload: bytes | dict[str, Any]) -> list[str]:
 
 
 def test_committed_schemas_are_up_to_date() -> None:
-    """Fails whenever a model changed and `python -m controller.schemas` was not run."""
-    proc = subprocess.run([sys.executable, "-m", "controller.schemas", "--check"],
+    """Fails whenever a model changed and `python -m controller.deploy.schemas` was not run."""
+    proc = subprocess.run([sys.executable, "-m", "controller.deploy.schemas", "--check"],
                           cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)
     assert proc.returncode == 0, proc.stderr
 

@@ -13,7 +13,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from jsonschema import Draft202012Validator, FormatChecker
 
-from controller.protocol import (
+from controller.deploy.schemas import MODELS
+from controller.protocol.messages import (
     Alarm,
     Command,
     Escalation,
@@ -23,8 +24,7 @@ from controller.protocol import (
     State,
     validate_event_fields,
 )
-from controller.schemas import MODELS
-from controller.signing import verify_command
+from controller.protocol.signing import verify_command
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = (ROOT / "docs" / "mqtt-api.md").read_text(encoding="utf-8")

@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 
-from controller.config import OfficeConfig, build
-from controller.selftest import check_clock, run_selftest, table
-from controller.signing import keygen
+from controller.deploy.office_selftest import check_clock, run_selftest, table
+from controller.office.office_config import OfficeConfig
+from controller.protocol.signing import keygen
+from controller.settings import build
 from tests.broker import Mosquitto, free_port
 
 REPO = Path(__file__).resolve().parent.parent

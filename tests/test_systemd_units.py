@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from controller.provision_inventory import FleetCfg
+from controller.deploy.inventory import FleetCfg
 from tests.broker import Mosquitto
 
 REPO = Path(__file__).resolve().parent.parent

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from controller.guard.commands import Outcome
-from controller.protocol import CommandName, format_ts, utcnow
+from controller.guard.commander import Outcome
+from controller.protocol.messages import CommandName, format_ts, utcnow
 
 if TYPE_CHECKING:
     from controller.guard.service import GuardService

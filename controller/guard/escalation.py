@@ -20,10 +20,10 @@ from typing import Any
 
 import structlog
 
-from controller.guard.config import EscalationCfg
+from controller.guard.guard_config import EscalationCfg
 from controller.guard.hub import Hub
 from controller.guard.store import Store
-from controller.protocol import Escalation, Location, format_ts
+from controller.protocol.messages import Escalation, Location, format_ts
 
 log = structlog.get_logger("officesec.guard.escalation")
 

@@ -15,11 +15,11 @@ from typing import Any
 import structlog
 from pydantic import ValidationError
 
-from controller.guard.commands import Commander
+from controller.guard.commander import Commander
 from controller.guard.hub import Hub
 from controller.guard.model import LiveModel
 from controller.guard.store import Store
-from controller.protocol import (
+from controller.protocol.messages import (
     AVAILABILITY_VALUES,
     Alarm,
     Event,

@@ -40,7 +40,7 @@ async def _systemd(service: Any) -> None:
 
 def main(args: argparse.Namespace) -> int:
     """Run the guard station until a signal stops it; returns the exit code."""
-    from controller.guard.config import load_guard_config  # noqa: PLC0415
+    from controller.guard.guard_config import load_guard_config  # noqa: PLC0415
 
     try:
         cfg = load_guard_config(args.config)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from controller.protocol import Alarm, State
+from controller.protocol.messages import Alarm, State
 
 STALE_FACTOR = 3.0
 IGNORED_FOR_CHANGE = frozenset({"ts", "uptime_s", "schema"})

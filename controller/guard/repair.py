@@ -14,7 +14,7 @@ from typing import Any
 
 import structlog
 
-from controller.guard.commands import MAX_RESEND, Commander
+from controller.guard.commander import MAX_RESEND, Commander
 from controller.guard.model import LiveModel
 from controller.guard.store import Store
 

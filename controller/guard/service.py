@@ -21,18 +21,18 @@ from typing import Any
 import structlog
 
 from controller.guard.actions import Actions
-from controller.guard.commands import Commander
-from controller.guard.config import GuardConfig
+from controller.guard.commander import Commander
+from controller.guard.consumer import GuardMqtt
+from controller.guard.drills import SelfTester
 from controller.guard.escalation import Escalator
+from controller.guard.guard_config import GuardConfig
 from controller.guard.hub import Hub
 from controller.guard.ingest import Ingest
 from controller.guard.model import LiveModel
-from controller.guard.mqtt import GuardMqtt
 from controller.guard.repair import Repairer
-from controller.guard.selftest import SelfTester
 from controller.guard.store import Store
-from controller.protocol import Topics
-from controller.signing import load_private_key
+from controller.protocol.messages import Topics
+from controller.protocol.signing import load_private_key
 
 log = structlog.get_logger("officesec.guard.service")
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from controller.errors import StoreError
 from controller.guard.schema import SCHEMA
-from controller.protocol import Event, format_ts
+from controller.protocol.messages import Event, format_ts
 
 ALARM_RANK = {"active": 0, "acknowledged": 1, "resolved": 2}
 ALARM_COLUMNS = (

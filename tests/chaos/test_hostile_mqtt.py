@@ -23,7 +23,7 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from pydantic import ValidationError
 
-from controller.protocol import SIM_PAYLOADS, Alarm, Event, State
+from controller.protocol.messages import SIM_PAYLOADS, Alarm, Event, State
 from tests.broker import Mosquitto
 from tests.chaos.payloads import generate
 from tests.chaos.support import record, rss_kib, size, wait_until

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from gpiozero.pins.mock import MockFactory
 
-from controller.config import OfficeConfig
-from controller.daemon import Daemon
+from controller.office.daemon import Daemon
+from controller.office.office_config import OfficeConfig
 from tests.broker import Mosquitto
 from tests.chaos.support import TcpProxy, record, size, wait_until
 from tests.guard_proc import GuardProc

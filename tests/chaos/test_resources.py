@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 from gpiozero.pins.mock import MockFactory
 
-from controller.config import OfficeConfig
-from controller.daemon import Daemon
-from controller.protocol import ALARM_EVENT_TYPES
+from controller.office.daemon import Daemon
+from controller.office.office_config import OfficeConfig
+from controller.protocol.messages import ALARM_EVENT_TYPES
 from tests.broker import Mosquitto
 from tests.chaos.support import record, wait_until
 from tests.office_proc import OfficeProc, office_sections

@@ -30,7 +30,7 @@ from controller.guard.web.auth import (
     current_user,
 )
 from controller.guard.web.openapi import OPENAPI
-from controller.protocol import OFFICE_ID_PATTERN, EventType, format_ts
+from controller.protocol.messages import OFFICE_ID_PATTERN, EventType, format_ts
 
 if TYPE_CHECKING:
     from controller.guard.service import GuardService

@@ -28,7 +28,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from controller.guard.config import UserCfg
+from controller.guard.guard_config import UserCfg
 
 SESSION_COOKIE = "officesec_session"
 CSRF_COOKIE = "officesec_csrf"

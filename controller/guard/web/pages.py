@@ -18,10 +18,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from controller.demo_sim import SimBridge, SimInputError
+from controller.demo.sim import SimBridge, SimInputError
 from controller.guard.web.auth import User, check_csrf, csrf_token, current_user
 from controller.guard.web.templating import templates
-from controller.protocol import ALARM_EVENT_TYPES, EventType, format_ts
+from controller.protocol.messages import ALARM_EVENT_TYPES, EventType, format_ts
 
 if TYPE_CHECKING:
     from controller.guard.service import GuardService

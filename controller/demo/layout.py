@@ -16,9 +16,9 @@ from typing import Literal
 
 from argon2 import PasswordHasher
 
-from controller.config import load_office_config
-from controller.guard.config import load_guard_config
-from controller.signing import keygen
+from controller.guard.guard_config import load_guard_config
+from controller.office.office_config import load_office_config
+from controller.protocol.signing import keygen
 
 MAX_OFFICES = 40  # a corridor bigger than this is no longer a demo, just load on a laptop
 SITE = "Jobcenter Demo"

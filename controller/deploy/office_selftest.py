@@ -24,10 +24,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from controller.config import HardwareCfg, OfficeConfig, load_office_config, read_toml
 from controller.errors import ConfigError, ControllerError
-from controller.hardware import Board
-from controller.protocol import SimOutput, Topics
+from controller.office.board import Board
+from controller.office.office_config import HardwareCfg, OfficeConfig, load_office_config
+from controller.protocol.messages import SimOutput, Topics
+from controller.settings import read_toml
 
 EXIT_CONFIG = 2
 PULSE_S = 1.0  # shorter than any allowed release_s (>= 1 s)
@@ -214,7 +215,7 @@ def _broker_steps(probe: _Probe, topics: Topics, office: str, where: str,
 
 def check_signing_key(cfg: OfficeConfig) -> Check:
     """Without the guard's public key every command (ack, resolve...) is rejected."""
-    from controller.signing import load_public_key  # noqa: PLC0415
+    from controller.protocol.signing import load_public_key  # noqa: PLC0415
 
     path = cfg.security.guard_public_key
     if path is None:

@@ -18,13 +18,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from controller import provision_pki as pki
-from controller import provision_render as r
-from controller.config import load_office_config, read_toml
+from controller.deploy import pki
+from controller.deploy import render as r
+from controller.deploy.inventory import FleetCfg, Inventory, fleet_settings, load_inventory
 from controller.errors import ConfigError
-from controller.guard.config import load_guard_config
-from controller.provision_inventory import FleetCfg, Inventory, fleet_settings, load_inventory
-from controller.signing import keygen
+from controller.guard.guard_config import load_guard_config
+from controller.office.office_config import load_office_config
+from controller.protocol.signing import keygen
+from controller.settings import read_toml
 
 EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
 PRIVATE, PUBLIC = 0o600, 0o644

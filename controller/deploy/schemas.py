@@ -1,6 +1,6 @@
 """JSON Schemas of every payload and config, generated from the pydantic models.
 
-`python -m controller.schemas` writes them to docs/schemas/; `--check` only
+`python -m controller.deploy.schemas` writes them to docs/schemas/; `--check` only
 compares and exits 1 when a file is missing, stale or unknown, so a change to
 protocol.py or a config model cannot ship without its published schema.
 Integrators validate against these files instead of reading our Python.
@@ -19,9 +19,9 @@ from typing import Any, get_args
 
 from pydantic import BaseModel
 
-from controller.config import OfficeConfig
-from controller.guard.config import GuardConfig
-from controller.protocol import (
+from controller.guard.guard_config import GuardConfig
+from controller.office.office_config import OfficeConfig
+from controller.protocol.messages import (
     Alarm,
     Command,
     Escalation,
@@ -128,7 +128,7 @@ def write(directory: Path) -> list[Path]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Generate (or with --check, verify) docs/schemas/."""
-    parser = argparse.ArgumentParser(prog="python -m controller.schemas",
+    parser = argparse.ArgumentParser(prog="python -m controller.deploy.schemas",
                                      description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true",
                         help="only compare; exit 1 when the schemas are out of date")
@@ -139,7 +139,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for line in problems:
             print(line, file=sys.stderr)
         if problems:
-            print("run: python -m controller.schemas", file=sys.stderr)
+            print("run: python -m controller.deploy.schemas", file=sys.stderr)
             return 1
         print(f"{args.out}: {len(MODELS)} schemas up to date")
         return 0

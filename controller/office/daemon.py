@@ -16,11 +16,13 @@ from typing import Any
 
 import structlog
 
-from controller import __version__, homeassistant
-from controller.commands import CommandGate, RateLimit
-from controller.config import OfficeConfig
-from controller.hardware import Board
-from controller.machine import (
+from controller import __version__
+from controller.office import homeassistant
+from controller.office.alarm_codec import alarm_payload, decode_alarm, encode_alarm, neighbor_open
+from controller.office.board import Board
+from controller.office.command_gate import CommandGate, RateLimit
+from controller.office.link import MqttLink
+from controller.office.machine import (
     AlarmChanged,
     AlarmRecord,
     CommandIn,
@@ -33,10 +35,9 @@ from controller.machine import (
     Started,
     Tick,
 )
-from controller.mqtt import MqttLink
-from controller.office_io import alarm_payload, decode_alarm, encode_alarm, neighbor_open
-from controller.outbox import Outbox, Pending
-from controller.protocol import (
+from controller.office.office_config import OfficeConfig
+from controller.office.outbox import Outbox, Pending
+from controller.protocol.messages import (
     ALARM_EVENT_TYPES,
     SIM_PAYLOADS,
     Event,
@@ -47,7 +48,7 @@ from controller.protocol import (
     new_id,
     utcnow,
 )
-from controller.signing import load_public_key
+from controller.protocol.signing import load_public_key
 
 log = structlog.get_logger("daemon")
 

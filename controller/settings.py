@@ -1,4 +1,4 @@
-"""Office configuration: a strict, typed value loaded from TOML plus environment.
+"""The shared config base: strict sections, TOML + environment, `key.path: message` errors.
 
 Every section forbids unknown keys (a typo is an error, never ignored). Any key
 can be overridden by ``OFFICESEC_<SECTION>__<KEY>``. Errors come back as
@@ -11,7 +11,7 @@ import os
 import re
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
     AfterValidator,
@@ -25,7 +25,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from controller.errors import ConfigError
-from controller.protocol import OFFICE_ID_PATTERN
+from controller.protocol.messages import OFFICE_ID_PATTERN
 
 ENV_PREFIX = "OFFICESEC_"
 OfficeIdStr = Annotated[str, StringConstraints(pattern=OFFICE_ID_PATTERN)]
@@ -38,7 +38,7 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-def _check_readable(problems: list[str], key: str, value: str | None) -> None:
+def check_readable(problems: list[str], key: str, value: str | None) -> None:
     if value is None:
         return
     path = Path(value)
@@ -50,7 +50,7 @@ def _check_readable(problems: list[str], key: str, value: str | None) -> None:
 
 def _readable_file(value: str) -> str:
     problems: list[str] = []
-    _check_readable(problems, "file", value)
+    check_readable(problems, "file", value)
     if problems:
         raise ValueError(problems[0].removeprefix("file: "))
     return value
@@ -60,7 +60,7 @@ ReadableFile = Annotated[str, AfterValidator(_readable_file)]
 """A path that must name an existing, readable file (TLS material, secrets, keys)."""
 
 
-def _raise(problems: list[str]) -> None:
+def raise_problems(problems: list[str]) -> None:
     if problems:
         raise ValueError("\n".join(problems))
 
@@ -95,7 +95,7 @@ class MqttCfg(Section):
             problems.append("username: password_file is set but username is not")
         if self.reconnect_max_s < self.reconnect_min_s:
             problems.append("reconnect_max_s: must not be below reconnect_min_s")
-        _raise(problems)
+        raise_problems(problems)
         return self
 
     def read_password(self) -> str | None:
@@ -103,111 +103,6 @@ class MqttCfg(Section):
         if self.password_file is None:
             return None
         return Path(self.password_file).read_text(encoding="utf-8").splitlines()[0].strip()
-
-
-class OfficeCfg(Section):
-    """Who and where this office is: it is shown to the guard on an alarm."""
-
-    id: OfficeIdStr
-    site: Text = ""
-    building: Text = ""
-    floor: Text = ""
-    room: Text = ""
-    label: Text = ""
-    neighbors: list[OfficeIdStr] = Field(default_factory=list, max_length=16)
-
-    @model_validator(mode="after")
-    def _neighbors(self) -> OfficeCfg:
-        problems = []
-        if self.id in self.neighbors:
-            problems.append("neighbors: must not contain the office's own id")
-        if len(set(self.neighbors)) != len(self.neighbors):
-            problems.append("neighbors: lists an office twice")
-        _raise(problems)
-        return self
-
-
-Pin = Annotated[int, Field(ge=0, le=27)]
-
-
-class HardwareCfg(Section):
-    """BCM pin numbers and wiring; see the wiring table in the README."""
-
-    pin_factory: Literal["lgpio", "mock"] = "lgpio"
-    lgpio_chip: int | None = Field(None, ge=0, le=16)
-    panic_pin: Pin = 17
-    panic_contact: Literal["nc", "no"] = "nc"
-    release_pin: Pin = 27
-    relay_pin: Pin = 22
-    relay_active_high: bool = True
-    door_pin: Pin | None = 23
-    rex_pin: Pin | None = 5
-    ack_led_pin: Pin | None = 24
-    neighbor_led_pin: Pin | None = 25
-    neighbor_led_on_s: float = Field(0.2, gt=0, le=10)
-    neighbor_led_off_s: float = Field(1.8, gt=0, le=10)
-
-    PIN_KEYS: ClassVar[tuple[str, ...]] = (
-        "panic_pin", "release_pin", "relay_pin", "door_pin", "rex_pin", "ack_led_pin",
-        "neighbor_led_pin")
-
-    @model_validator(mode="after")
-    def _distinct(self) -> HardwareCfg:
-        seen: dict[int, str] = {}
-        problems = []
-        for key in self.PIN_KEYS:
-            pin = getattr(self, key)
-            if pin is None:
-                continue
-            if pin in seen:
-                problems.append(f"{key}: GPIO{pin} is already used by {seen[pin]}")
-            else:
-                seen[pin] = key
-        _raise(problems)
-        return self
-
-
-class DoorCfg(Section):
-    """Strike timing; the pulse is short so that one client at a time comes in."""
-
-    release_s: float = Field(5, ge=1, le=30)
-    held_open_s: float = Field(30, gt=0, le=3600)
-
-    @model_validator(mode="after")
-    def _held(self) -> DoorCfg:
-        if self.held_open_s <= self.release_s:
-            _raise([f"held_open_s: must be greater than release_s ({self.release_s:g})"])
-        return self
-
-
-class AlarmCfg(Section):
-    """Supervision: the guard flags the office stale after 3 missed heartbeats."""
-
-    heartbeat_s: float = Field(1, ge=0.2, le=60)
-    line_fault_s: float = Field(60, ge=5, le=3600)
-
-
-class SecurityCfg(Section):
-    """Command verification; offices hold only the guard's public key."""
-
-    guard_public_key: ReadableFile | None = None
-    allow_remote_release: bool = False
-    command_window_s: float = Field(120, ge=5, le=3600)
-
-
-class StorageCfg(Section):
-    """The durable outbox (SQLite, WAL) and how long delivered events are kept."""
-
-    path: str = "/var/lib/officesec/office.sqlite3"
-    max_events: int = Field(100_000, ge=100, le=10_000_000)
-    keep_delivered_days: float = Field(7, ge=0, le=365)
-
-
-class HomeAssistantCfg(Section):
-    """Optional Home Assistant MQTT discovery."""
-
-    discovery: bool = False
-    prefix: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")] = "homeassistant"
 
 
 class LogCfg(Section):
@@ -218,7 +113,7 @@ class LogCfg(Section):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
-class _Settings(BaseSettings):
+class Settings(BaseSettings):
     """Shared settings behaviour: TOML file, then environment overrides on top."""
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_nested_delimiter="__",
@@ -233,20 +128,6 @@ class _Settings(BaseSettings):
                                    ) -> tuple[PydanticBaseSettingsSource, ...]:
         """Environment over the TOML data passed in as init values."""
         return (env_settings, init_settings)
-
-
-class OfficeConfig(_Settings):
-    """The whole office controller configuration."""
-
-    office: OfficeCfg
-    mqtt: MqttCfg = MqttCfg()
-    hardware: HardwareCfg = HardwareCfg()
-    door: DoorCfg = DoorCfg()
-    alarm: AlarmCfg = AlarmCfg()
-    security: SecurityCfg = SecurityCfg()
-    storage: StorageCfg = StorageCfg()
-    homeassistant: HomeAssistantCfg = HomeAssistantCfg()
-    log: LogCfg = LogCfg()
 
 
 # ------------------------------------------------------------------- loading
@@ -307,8 +188,3 @@ def build(model: type[S], data: dict[str, Any]) -> S:
         return model(**data)
     except ValidationError as exc:
         raise ConfigError(format_errors(exc)) from None
-
-
-def load_office_config(path: Path) -> OfficeConfig:
-    """Load and validate an office config file (with environment overrides)."""
-    return build(OfficeConfig, read_toml(path))

@@ -27,8 +27,8 @@ from pathlib import Path
 from types import FrameType
 from typing import IO
 
-from controller.demo_broker import Broker, BrokerError, choose_broker, die_with_parent, free_port
-from controller.demo_config import MAX_OFFICES, DemoLayout, write_demo_configs
+from controller.demo.broker import Broker, BrokerError, choose_broker, die_with_parent, free_port
+from controller.demo.layout import MAX_OFFICES, DemoLayout, write_demo_configs
 from controller.errors import ConfigError
 
 EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2

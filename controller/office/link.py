@@ -23,7 +23,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from controller.config import MqttCfg
+from controller.settings import MqttCfg
 
 log = structlog.get_logger("mqtt")
 

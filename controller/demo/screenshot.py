@@ -1,6 +1,6 @@
 """Take docs/screenshot-alarm.png: a demo with an active alarm, as a guard sees it.
 
-`python -m controller.demo_screenshot [--out FILE]` starts `officesec demo`,
+`python -m controller.demo.screenshot [--out FILE]` starts `officesec demo`,
 logs in, presses a simulated panic button and photographs the dashboard, so the
 picture in the docs always shows the real product. Needs Playwright (a test
 dependency) and a Chromium (Debian's `/usr/bin/chromium` by default).

@@ -28,8 +28,8 @@ from typing import Any
 
 import structlog
 
-from controller.config import HardwareCfg
 from controller.errors import HardwareError
+from controller.office.office_config import HardwareCfg
 
 log = structlog.get_logger("hardware")
 

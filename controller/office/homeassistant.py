@@ -22,8 +22,8 @@ import math
 from typing import Any
 
 from controller import __version__
-from controller.config import OfficeConfig
-from controller.protocol import Topics
+from controller.office.office_config import OfficeConfig
+from controller.protocol.messages import Topics
 
 ORIGIN_NAME = "officesec"
 MANUFACTURER = "officesec"

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from controller.errors import ConfigError
-from controller.protocol import Command, canonical_json
+from controller.protocol.messages import Command, canonical_json
 
 PRIVATE_NAME = "guard-signing.key"
 PUBLIC_NAME = "guard-signing.pub"

@@ -20,8 +20,8 @@ import structlog
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from pydantic import ValidationError
 
-from controller.config import MqttCfg
-from controller.protocol import MAX_PAYLOAD_BYTES, SIM_PAYLOADS, SimOutput, Topics
+from controller.protocol.messages import MAX_PAYLOAD_BYTES, SIM_PAYLOADS, SimOutput, Topics
+from controller.settings import MqttCfg
 
 log = structlog.get_logger(__name__)
 

@@ -11,8 +11,8 @@ from datetime import datetime
 
 from pydantic import ValidationError
 
-from controller.machine import AlarmRecord
-from controller.protocol import MAX_PAYLOAD_BYTES, Alarm, Location
+from controller.office.machine import AlarmRecord
+from controller.protocol.messages import MAX_PAYLOAD_BYTES, Alarm, Location
 
 
 def encode_alarm(alarm: AlarmRecord | None) -> str:

@@ -18,8 +18,8 @@ from typing import Any
 import structlog
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from controller.protocol import Command, CommandName, Event, Topics, utcnow
-from controller.signing import sign_command
+from controller.protocol.messages import Command, CommandName, Event, Topics, utcnow
+from controller.protocol.signing import sign_command
 
 log = structlog.get_logger("officesec.guard.commands")
 

@@ -16,9 +16,10 @@ from typing import Annotated, Any
 
 from pydantic import Field, StringConstraints, ValidationError, model_validator
 
-from controller.config import OfficeCfg, Section, format_errors
 from controller.errors import ConfigError
-from controller.guard.config import GuardId
+from controller.guard.guard_config import GuardId
+from controller.office.office_config import OfficeCfg
+from controller.settings import Section, format_errors
 
 CSV_COLUMNS = ("id", "site", "building", "floor", "room", "label", "neighbors")
 # sections of an office config that [defaults] and per-office tables may set

@@ -14,8 +14,8 @@ from typing import Any
 
 import structlog
 
-from controller.guard.commands import Commander, Outcome
-from controller.guard.config import SelfTestCfg
+from controller.guard.commander import Commander, Outcome
+from controller.guard.guard_config import SelfTestCfg
 from controller.guard.hub import Hub
 
 log = structlog.get_logger("officesec.guard.selftest")

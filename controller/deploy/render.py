@@ -11,9 +11,9 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from controller.deploy.inventory import FleetCfg, InventoryOffice
 from controller.errors import ConfigError
-from controller.protocol import Topics
-from controller.provision_inventory import FleetCfg, InventoryOffice
+from controller.protocol.messages import Topics
 
 CA, CERT, KEY, PASSWORD, PUBKEY = ("ca.crt", "client.crt", "client.key", "mqtt-password",
                                    "guard-signing.pub")

@@ -17,9 +17,9 @@ from datetime import datetime
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pydantic import ValidationError
 
-from controller.outbox import Outbox
-from controller.protocol import MAX_PAYLOAD_BYTES, Command
-from controller.signing import verify_command
+from controller.office.outbox import Outbox
+from controller.protocol.messages import MAX_PAYLOAD_BYTES, Command
+from controller.protocol.signing import verify_command
 
 REJECT_RATE_PER_S = 2.0  # command_rejected events per second, sustained, under a flood
 REJECT_BURST = 20

@@ -28,7 +28,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Literal
 
-from controller.events import (
+from controller.office.inputs import (
     AlarmChanged,
     AlarmRecord,
     CommandIn,

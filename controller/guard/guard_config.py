@@ -7,16 +7,16 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints, model_validator
 
-from controller.config import (
+from controller.settings import (
     LogCfg,
     MqttCfg,
     OfficeIdStr,
     ReadableFile,
     Section,
+    Settings,
     Text,
-    _raise,
-    _Settings,
     build,
+    raise_problems,
     read_toml,
 )
 
@@ -43,7 +43,7 @@ class GuardCfg(Section):
         if self.tls_cert is None and not loopback and not self.allow_plain_http_remote:
             problems.append("listen_host: plain HTTP is only served on loopback; configure "
                             "tls_cert/tls_key or set allow_plain_http_remote = true")
-        _raise(problems)
+        raise_problems(problems)
         return self
 
 
@@ -100,7 +100,7 @@ class SelfTestCfg(Section):
     answer_within_s: float = Field(10, gt=0, le=300)
 
 
-class GuardConfig(_Settings):
+class GuardConfig(Settings):
     """The whole guard station configuration."""
 
     guard: GuardCfg = GuardCfg()
@@ -124,7 +124,7 @@ class GuardConfig(_Settings):
         names = [u.name for u in self.users]
         if len(set(names)) != len(names):
             problems.append("users: a user name is listed twice")
-        _raise(problems)
+        raise_problems(problems)
         return self
 
     def roster(self) -> list[RosterOffice]:
@@ -138,7 +138,7 @@ class GuardConfig(_Settings):
         return offices
 
 
-class _Roster(_Settings):
+class _Roster(Settings):
     offices: list[RosterOffice] = Field(default_factory=list)
 
 

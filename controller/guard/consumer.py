@@ -23,8 +23,8 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersi
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from controller.guard.config import GuardConfig
-from controller.protocol import MAX_PAYLOAD_BYTES, Topics
+from controller.guard.guard_config import GuardConfig
+from controller.protocol.messages import MAX_PAYLOAD_BYTES, Topics
 
 log = structlog.get_logger("officesec.guard.mqtt")
 

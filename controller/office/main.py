@@ -14,10 +14,10 @@ import threading
 import structlog
 
 from controller import sdnotify
-from controller.config import load_office_config
-from controller.daemon import Daemon
 from controller.errors import ConfigError, ControllerError
 from controller.logs import configure_logging
+from controller.office.daemon import Daemon
+from controller.office.office_config import load_office_config
 
 log = structlog.get_logger("daemon")
 
