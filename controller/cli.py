@@ -11,13 +11,19 @@ import importlib
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
+if TYPE_CHECKING:
+    from starlette.routing import BaseRoute
+
+    from controller.guard.guard_config import GuardConfig
+
+from controller.errors import EXIT_FAILURE, EXIT_OK, print_problems
 
 # sub-command -> (module, function, help); each function takes the parsed args, returns the code
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "run": ("controller.office.main", "main", "run the office daemon (one per Raspberry Pi)"),
-    "guard": ("controller.guard.main", "main", "run the guard station"),
+    "guard": ("controller.cli", "guard", "run the guard station"),
     "demo": ("controller.demo.runner", "main", "run the whole system on this machine"),
     "check-config": ("controller.cli", "check_config", "validate an office or guard config"),
     "keygen": ("controller.cli", "keygen", "create the guard station's command-signing keys"),
@@ -80,11 +86,24 @@ def check_config(args: argparse.Namespace) -> int:
             load_office_config(path)
             kind = "office"
     except ConfigError as exc:
-        for line in exc.problems:
-            print(line, file=sys.stderr)
-        return EXIT_CONFIG
+        return print_problems(exc)
     print(f"{path}: valid {kind} config")
     return EXIT_OK
+
+
+def guard(args: argparse.Namespace) -> int:
+    """The guard station; with `[guard] demo = true` the demo's simulator routes are mounted."""
+    from controller.guard.main import main as guard_main  # noqa: PLC0415
+
+    return guard_main(args, extra_routes=_demo_routes)
+
+
+def _demo_routes(cfg: GuardConfig) -> list[BaseRoute]:
+    if not cfg.guard.demo:
+        return []
+    from controller.demo import web  # noqa: PLC0415
+
+    return web.routes()
 
 
 def keygen(args: argparse.Namespace) -> int:

@@ -5,7 +5,14 @@ ControllerError
 ├── HardwareError    gpiozero could not claim or drive a pin
 ├── TransportError   paho / the broker failed in a way the caller must see
 └── StoreError       SQLite could not be opened or written
+
+The exit codes of every sub-command live here too (contract §1), with the one
+"print every problem, exit 2" path that all of them share.
 """
+
+import sys
+
+EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
 
 
 class ControllerError(Exception):
@@ -31,3 +38,12 @@ class TransportError(ControllerError):
 
 class StoreError(ControllerError):
     """The SQLite store could not be opened, read or written."""
+
+
+def print_problems(exc: ConfigError, *, tail: str | None = None) -> int:
+    """Print every config problem on its own stderr line (plus `tail`); return EXIT_CONFIG."""
+    for line in exc.problems:
+        print(line, flush=True, file=sys.stderr)
+    if tail:
+        print(tail, flush=True, file=sys.stderr)
+    return EXIT_CONFIG

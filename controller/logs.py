@@ -24,6 +24,11 @@ def _redact(_logger: Any, _name: str, event_dict: dict[str, Any]) -> dict[str, A
     return event_dict
 
 
+LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
+          "error": logging.ERROR}
+"""The `[log] level` names of both configs, as stdlib levels."""
+
+
 def configure_logging(*, json_logs: bool | None = None, level: int = logging.INFO) -> None:
     """Route structlog and stdlib logging (paho, uvicorn) to stdout in one format."""
     if json_logs is None:

@@ -61,6 +61,7 @@ def test_event_details_show_the_type_specific_fields():
 def _client(tmp_path, monkeypatch, *, demo: bool):
     from starlette.testclient import TestClient
 
+    from controller.demo import web as demo_web
     from controller.demo.layout import write_demo_configs
     from controller.guard.guard_config import load_guard_config
     from controller.guard.service import GuardService
@@ -70,7 +71,8 @@ def _client(tmp_path, monkeypatch, *, demo: bool):
                                 mqtt_port=1, protocol="5")
     monkeypatch.setenv("OFFICESEC_GUARD__DEMO", "true" if demo else "false")
     service = GuardService(load_guard_config(layout.guard_config))
-    client = TestClient(create_app(service), follow_redirects=False)  # no lifespan: no MQTT
+    routes = demo_web.routes() if demo else []
+    client = TestClient(create_app(service, routes), follow_redirects=False)  # no lifespan: no MQTT
     login = client.get("/login")
     token = re.search(r'name="csrf" value="([^"]+)"', login.text)
     assert token is not None

@@ -29,9 +29,8 @@ from typing import IO
 
 from controller.demo.broker import Broker, BrokerError, choose_broker, die_with_parent, free_port
 from controller.demo.layout import MAX_OFFICES, DemoLayout, write_demo_configs
-from controller.errors import ConfigError
+from controller.errors import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK, ConfigError
 
-EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
 READY_TIMEOUT_S = 30.0  # the guard imports the web stack and opens its store; slow laptops too
 TERM_GRACE_S = 3.0  # children get SIGTERM, then SIGKILL: the whole stop stays under 5 s
 SUPERVISE_EVERY_S = 0.5

@@ -24,13 +24,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from controller.errors import ConfigError, ControllerError
+from controller.errors import ConfigError, ControllerError, print_problems
 from controller.office.board import Board
 from controller.office.office_config import HardwareCfg, OfficeConfig, load_office_config
 from controller.protocol.messages import SimOutput, Topics
 from controller.settings import read_toml
 
-EXIT_CONFIG = 2
 PULSE_S = 1.0  # shorter than any allowed release_s (>= 1 s)
 BROKER_TIMEOUT_S = 5.0
 CERT_WARN_DAYS = 30
@@ -289,9 +288,7 @@ def main(args: argparse.Namespace) -> int:
     try:
         cfg = load_office_config(args.config)
     except ConfigError as exc:
-        for line in exc.problems:
-            print(line, file=sys.stderr)
-        return EXIT_CONFIG
+        return print_problems(exc)
     # lgpio creates its notification FIFO in the working directory (or $LG_WD); an installer
     # running `sudo -u officesec officesec selftest` from a home directory cannot write there
     if "LG_WD" not in os.environ and not os.access(os.getcwd(), os.W_OK):
@@ -321,9 +318,7 @@ def relay_off(args: argparse.Namespace) -> int:
     try:
         hw = _hardware_only(args.config)
     except ConfigError as exc:
-        for line in exc.problems:
-            print(line, file=sys.stderr)
-        return EXIT_CONFIG
+        return print_problems(exc)
     board = Board(hw, lambda *_: None)
     try:
         board.start()  # claims the relay first, with initial_value=False

@@ -21,13 +21,12 @@ from typing import Any
 from controller.deploy import pki
 from controller.deploy import render as r
 from controller.deploy.inventory import FleetCfg, Inventory, fleet_settings, load_inventory
-from controller.errors import ConfigError
+from controller.errors import EXIT_FAILURE, EXIT_OK, ConfigError, print_problems
 from controller.guard.guard_config import load_guard_config
 from controller.office.office_config import load_office_config
 from controller.protocol.signing import keygen
 from controller.settings import read_toml
 
-EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
 PRIVATE, PUBLIC = 0o600, 0o644
 FLEET = "fleet.toml"
 LOOPBACK = ("localhost", "127.0.0.1", "::1")
@@ -308,10 +307,7 @@ def main(args: argparse.Namespace) -> int:
     try:
         plan, written = provision(args.inventory, out, list(args.rotate))
     except ConfigError as exc:
-        for line in exc.problems:
-            print(line, file=sys.stderr)
-        print("nothing was written", file=sys.stderr)
-        return EXIT_CONFIG
+        return print_problems(exc, tail="nothing was written")
     except OSError as exc:
         print(f"provision failed: {exc}", file=sys.stderr)
         return EXIT_FAILURE

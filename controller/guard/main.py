@@ -10,21 +10,28 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import logging
 import signal
 import sys
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
 from controller import sdnotify
-from controller.errors import ConfigError, StoreError
-from controller.logs import configure_logging
+from controller.errors import (
+    EXIT_CONFIG,
+    EXIT_FAILURE,
+    EXIT_OK,
+    ConfigError,
+    StoreError,
+    print_problems,
+)
+from controller.logs import LEVELS, configure_logging
 
-EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
-LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
-          "error": logging.ERROR}
+if TYPE_CHECKING:
+    from starlette.routing import BaseRoute
+
+    from controller.guard.guard_config import GuardConfig
 
 
 async def _systemd(service: Any) -> None:
@@ -38,7 +45,11 @@ async def _systemd(service: Any) -> None:
             sdnotify.watchdog()
 
 
-def main(args: argparse.Namespace) -> int:
+RouteHook = Callable[["GuardConfig"], Sequence["BaseRoute"]]
+"""Extra routes for a loaded config: how the command line mounts the demo's simulator."""
+
+
+def main(args: argparse.Namespace, extra_routes: RouteHook | None = None) -> int:
     """Run the guard station until a signal stops it; returns the exit code."""
     from controller.guard.guard_config import load_guard_config  # noqa: PLC0415
 
@@ -46,9 +57,7 @@ def main(args: argparse.Namespace) -> int:
         cfg = load_guard_config(args.config)
         cfg.roster()
     except ConfigError as exc:
-        for line in exc.problems:
-            print(line, file=sys.stderr)
-        return EXIT_CONFIG
+        return print_problems(exc)
     configure_logging(json_logs=cfg.log.json_logs, level=LEVELS[cfg.log.level])
     log = structlog.get_logger("officesec.guard")
     import uvicorn  # noqa: PLC0415
@@ -61,7 +70,7 @@ def main(args: argparse.Namespace) -> int:
     except (StoreError, ConfigError) as exc:
         print(str(exc), file=sys.stderr)
         return EXIT_CONFIG if isinstance(exc, ConfigError) else EXIT_FAILURE
-    app = create_app(service)
+    app = create_app(service, extra_routes(cfg) if extra_routes else ())
     tls = cfg.guard.tls_cert is not None
     class Server(uvicorn.Server):
         """uvicorn re-raises SIGTERM after shutting down; we want a clean exit 0 instead."""

@@ -71,7 +71,7 @@ class GuardService:
                                    lambda payload: self.mqtt.publish(esc_topic, payload))
         self.repairer = Repairer(self.store, self.model, self.commander, self.push_gaps,
                                  by=f"guard:{cfg.guard.id}")
-        self.actions = Actions(self)
+        self.actions = Actions(self.store, self.hub, self.commander, self.model)
         self.selftest = SelfTester(cfg.selftest, self.commander, self.hub, self.model.online_ids,
                                    self.actions.resolve_for)
         self.users = {u.name: u for u in cfg.users}

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import argparse
 import signal
-import sys
 import threading
 
 import structlog
 
 from controller import sdnotify
-from controller.errors import ConfigError, ControllerError
-from controller.logs import configure_logging
+from controller.errors import ConfigError, ControllerError, print_problems
+from controller.logs import LEVELS, configure_logging
 from controller.office.daemon import Daemon
 from controller.office.office_config import load_office_config
 
@@ -27,10 +26,8 @@ def main(args: argparse.Namespace) -> int:
     try:
         cfg = load_office_config(args.config)
     except ConfigError as exc:
-        for line in exc.problems:
-            print(line, flush=True, file=sys.stderr)
-        return 2
-    configure_logging(json_logs=cfg.log.json_logs, level=_level(cfg.log.level))
+        return print_problems(exc)
+    configure_logging(json_logs=cfg.log.json_logs, level=LEVELS[cfg.log.level])
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -38,10 +35,8 @@ def main(args: argparse.Namespace) -> int:
     try:
         daemon.start()
     except ConfigError as exc:
-        for line in exc.problems:
-            print(line, flush=True, file=sys.stderr)
         daemon.board.close()
-        return 2
+        return print_problems(exc)
     except ControllerError as exc:
         log.error("start_failed", error=str(exc))
         daemon.board.close()
@@ -59,6 +54,4 @@ def main(args: argparse.Namespace) -> int:
     return 0
 
 
-def _level(name: str) -> int:
-    return {"debug": 10, "info": 20, "warning": 30, "error": 40}[name]
 

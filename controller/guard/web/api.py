@@ -21,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from controller.guard.actions import Result, ResultKind
 from controller.guard.web.auth import (
     LockedOut,
     User,
@@ -208,24 +209,32 @@ def _csv_safe(value: Any) -> Any:
     return value
 
 
+HTTP_STATUS: dict[ResultKind, int] = {"done": 200, "unknown": 404, "refused": 409,
+                                      "rejected": 409, "timeout": 504, "not_sent": 503,
+                                      "partial": 504}
+
+
+def _answer(result: Result) -> Response:
+    """An action's outcome as HTTP: the one place that maps kinds to status codes."""
+    return JSONResponse(result.body, status_code=HTTP_STATUS[result.kind])
+
+
 async def ack(request: Request, user: User) -> Response:
     """Acknowledge: signed `ack` to the office, answered once it confirmed."""
-    status, body = await svc(request).actions.alarm_command(_alarm_id(request), "ack", user.name)
-    return JSONResponse(body, status_code=status)
+    return _answer(await svc(request).actions.alarm_command(_alarm_id(request), "ack",
+                                                            user.name))
 
 
 async def resolve(request: Request, user: User) -> Response:
     """Resolve: signed `resolve` to the office, answered once it confirmed."""
-    status, body = await svc(request).actions.alarm_command(_alarm_id(request), "resolve",
-                                                            user.name)
-    return JSONResponse(body, status_code=status)
+    return _answer(await svc(request).actions.alarm_command(_alarm_id(request), "resolve",
+                                                            user.name))
 
 
 def _office_action(cmd: Any) -> Handler:
     async def handler(request: Request, user: User) -> Response:
         office = _office_id(request.path_params["office_id"], "office_id")
-        status, body = await svc(request).actions.office_command(office, cmd, user.name)
-        return JSONResponse(body, status_code=status)
+        return _answer(await svc(request).actions.office_command(office, cmd, user.name))
 
     handler.__name__ = f"office_{cmd}"
     handler.__doc__ = f"Signed `{cmd}` to one office, answered once it confirmed."
@@ -240,8 +249,7 @@ async def site_lockdown(request: Request, user: User) -> Response:
         raise BadRequestError("site: required, a non-empty string")
     if not isinstance(on, bool):
         raise BadRequestError("on: required, true or false")
-    status, body = await svc(request).actions.site_lockdown(site, on, user.name)
-    return JSONResponse(body, status_code=status)
+    return _answer(await svc(request).actions.site_lockdown(site, on, user.name))
 
 
 async def selftest_report(request: Request, _user: User) -> Response:

@@ -6,7 +6,7 @@ started and stopped by the app's lifespan, so uvicorn owns the whole process.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -16,7 +16,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import Mount
+from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 
 from controller.guard.web import api, login
@@ -50,8 +50,8 @@ async def _server_error(request: Request, exc: Exception) -> Response:
     return JSONResponse({"error": "internal error"}, status_code=500)
 
 
-def create_app(service: GuardService) -> Starlette:
-    """The ASGI app for one guard station."""
+def create_app(service: GuardService, extra_routes: Sequence[BaseRoute] = ()) -> Starlette:
+    """The ASGI app for one guard station; `extra_routes` are the demo's, mounted by the CLI."""
     cfg = service.cfg
     secure = cfg.guard.tls_cert is not None
 
@@ -64,7 +64,8 @@ def create_app(service: GuardService) -> Starlette:
             await service.stop()
 
     routes = [*api.routes, *login.routes, *page_routes,
-              Mount("/static", app=StaticFiles(directory=str(STATIC_DIR)), name="static")]
+              Mount("/static", app=StaticFiles(directory=str(STATIC_DIR)), name="static"),
+              *extra_routes]
     app = Starlette(routes=routes, lifespan=lifespan,
                     exception_handlers={HTTPException: _http_error, Exception: _server_error})
     app.state.service = service

@@ -1,25 +1,21 @@
-"""The dashboard's pages (alarm view + office grid, event log) and the demo simulator link.
+"""The dashboard's pages (alarm view + office grid, event log).
 
 Pages are rendered on the server; the static scripts then keep them live from
-`/api/stream`. The simulator routes exist only with `[guard] demo = true` and
-publish on the contract's sim topics, so a press in the browser takes the
-real path: sim topic, the office daemon's mock pins, its state machine, MQTT,
-this station.
+`/api/stream`. The demo's simulator routes live in `controller.demo.web` and are
+mounted by the command line only with `[guard] demo = true`.
 """
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, get_args
 from urllib.parse import urlencode
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from controller.demo.sim import SimBridge, SimInputError
-from controller.guard.web.auth import User, check_csrf, csrf_token, current_user
+from controller.guard.web.auth import User, csrf_token, current_user
 from controller.guard.web.templating import templates
 from controller.protocol.messages import ALARM_EVENT_TYPES, EventType, format_ts
 
@@ -28,7 +24,6 @@ if TYPE_CHECKING:
 
 EVENT_TYPES: tuple[str, ...] = get_args(EventType)
 LIMITS = (100, 500, 2000)
-MAX_JSON_BODY = 1024  # a sim press is a few bytes; anything bigger is not from our page
 
 
 def _service(request: Request) -> GuardService:
@@ -51,8 +46,6 @@ async def dashboard(request: Request) -> Response:
     user = current_user(request)
     if user is None:
         return _login_redirect(request)
-    if _service(request).cfg.guard.demo:
-        _sim(request)  # connect early so the lamps are known when the page's first poll comes
     return templates.TemplateResponse(request, "dashboard.html", _page_context(request, user))
 
 
@@ -129,73 +122,7 @@ async def events_page(request: Request) -> Response:
     return templates.TemplateResponse(request, "events.html", context)
 
 
-# ------------------------------------------------------------------ demo only
-
-
-def _sim(request: Request) -> SimBridge:
-    bridge: SimBridge | None = getattr(request.app.state, "sim_bridge", None)
-    if bridge is None:
-        cfg = _service(request).cfg
-        bridge = SimBridge(cfg.mqtt, cfg.guard.id)
-        request.app.state.sim_bridge = bridge
-        bridge.start()
-    return bridge
-
-
-def _demo_guard(request: Request) -> Response | None:
-    if not _service(request).cfg.guard.demo:
-        return JSONResponse({"error": "not found"}, status_code=404)
-    if current_user(request) is None:
-        return JSONResponse({"error": "not logged in"}, status_code=401)
-    return None
-
-
-async def sim_outputs(request: Request) -> Response:
-    """The simulated lamps of every office: `{office: {relay, ack_led, neighbor_led}}`."""
-    refused = _demo_guard(request)
-    if refused is not None:
-        return refused
-    return JSONResponse(_sim(request).outputs())
-
-
-async def sim_input(request: Request) -> Response:
-    """Publish one simulated input: body `{"value": "press"}` (or form field `value`)."""
-    refused = _demo_guard(request)
-    if refused is not None:
-        return refused
-    if not await check_csrf(request):
-        return JSONResponse({"error": "missing or wrong CSRF token"}, status_code=403)
-    value = await _value(request)
-    office, name = request.path_params["office"], request.path_params["name"]
-    if value is None:
-        return JSONResponse({"error": "value: required (press/release or open/close)"},
-                            status_code=400)
-    try:
-        _sim(request).press(office, name, value)
-    except SimInputError as exc:
-        return JSONResponse({"error": str(exc)}, status_code=400)
-    return JSONResponse({"office": office, "input": name, "value": value, "published": True})
-
-
-async def _value(request: Request) -> str | None:
-    if request.headers.get("content-type", "").startswith("application/json"):
-        raw = await request.body()
-        if len(raw) > MAX_JSON_BODY:
-            return None
-        try:
-            data = json.loads(raw or b"{}")
-        except (ValueError, RecursionError):
-            return None
-        value = data.get("value") if isinstance(data, dict) else None
-    else:
-        form = await request.form()
-        value = form.get("value")
-    return value if isinstance(value, str) else None
-
-
 routes = [
     Route("/", dashboard, methods=["GET"]),
     Route("/events", events_page, methods=["GET"]),
-    Route("/demo/sim/outputs", sim_outputs, methods=["GET"]),
-    Route("/demo/sim/{office}/{name}", sim_input, methods=["POST"]),
 ]
