@@ -11,15 +11,14 @@ that the production consumer carries no demo code at all.
 from __future__ import annotations
 
 import secrets
-import ssl
 import threading
 from typing import Any
 
 import paho.mqtt.client as mqtt
 import structlog
-from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from pydantic import ValidationError
 
+from controller.mqttclient import connect_kwargs, make_client
 from controller.protocol.messages import MAX_PAYLOAD_BYTES, SIM_PAYLOADS, SimOutput, Topics
 from controller.settings import MqttCfg
 
@@ -39,21 +38,7 @@ class SimBridge:
         self.cfg = cfg
         self._outputs: dict[str, dict[str, bool]] = {}
         self._lock = threading.Lock()
-        v5 = cfg.protocol == "5"
-        self.client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=f"{guard_id}-sim-{secrets.token_hex(4)}",
-            protocol=MQTTProtocolVersion.MQTTv5 if v5 else MQTTProtocolVersion.MQTTv311)
-        self.client.suppress_exceptions = True  # a bad message must never kill the loop thread
-        if cfg.username:
-            self.client.username_pw_set(cfg.username, cfg.read_password())
-        if cfg.tls_ca:
-            self.client.tls_set(ca_certs=cfg.tls_ca, certfile=cfg.tls_cert, keyfile=cfg.tls_key,
-                                cert_reqs=ssl.CERT_REQUIRED)
-            self.client.tls_insecure_set(cfg.tls_insecure_skip_hostname)
-        # paho takes whole seconds here
-        self.client.reconnect_delay_set(max(1, int(cfg.reconnect_min_s)),
-                                        max(1, int(cfg.reconnect_max_s)))
+        self.client = make_client(cfg, f"{guard_id}-sim-{secrets.token_hex(4)}")
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
         self._started = False
@@ -63,7 +48,7 @@ class SimBridge:
         if self._started:
             return
         self._started = True
-        self.client.connect_async(self.cfg.host, self.cfg.port, keepalive=self.cfg.keepalive_s)
+        self.client.connect_async(self.cfg.host, self.cfg.port, **connect_kwargs(self.cfg))
         self.client.loop_start()
 
     def stop(self) -> None:

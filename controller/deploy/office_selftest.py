@@ -14,7 +14,6 @@ import argparse
 import datetime as dt
 import os
 import shutil
-import ssl
 import subprocess
 import sys
 import tempfile
@@ -121,21 +120,10 @@ class _Probe:
     """A one-shot paho client with the office's credentials and no last will."""
 
     def __init__(self, cfg: OfficeConfig) -> None:
-        import paho.mqtt.client as mqtt  # noqa: PLC0415
-        from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion  # noqa: PLC0415
+        from controller.mqttclient import make_client  # noqa: PLC0415 - paho only when used
 
-        m = cfg.mqtt
-        self.v5 = m.protocol == "5"
-        proto = MQTTProtocolVersion.MQTTv5 if self.v5 else MQTTProtocolVersion.MQTTv311
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2,
-                                  client_id=f"officesec-selftest-{cfg.office.id}", protocol=proto)
-        if m.username is not None:
-            self.client.username_pw_set(m.username, m.read_password())
-        if m.tls_ca is not None:
-            self.client.tls_set(ca_certs=m.tls_ca, certfile=m.tls_cert, keyfile=m.tls_key,
-                                cert_reqs=ssl.CERT_REQUIRED, tls_version=ssl.PROTOCOL_TLS_CLIENT)
-            if m.tls_insecure_skip_hostname:
-                self.client.tls_insecure_set(True)
+        self.v5 = cfg.mqtt.protocol == "5"
+        self.client = make_client(cfg.mqtt, f"officesec-selftest-{cfg.office.id}")
         self.events: dict[str, threading.Event] = {k: threading.Event() for k in
                                                    ("connack", "suback", "puback", "message")}
         self.results: dict[str, Any] = {}

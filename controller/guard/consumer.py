@@ -11,19 +11,16 @@ an exception in a paho callback would silently kill its network thread.
 from __future__ import annotations
 
 import contextlib
-import socket
-import ssl
 import threading
 from collections.abc import Callable
 from typing import Any
 
 import paho.mqtt.client as mqtt
 import structlog
-from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
+from paho.mqtt.enums import MQTTErrorCode
 
 from controller.guard.guard_config import GuardConfig
+from controller.mqttclient import connect_kwargs, make_client, read_buffered
 from controller.protocol.messages import MAX_PAYLOAD_BYTES, Topics
 
 log = structlog.get_logger("officesec.guard.mqtt")
@@ -50,15 +47,7 @@ class _BatchReadClient(mqtt.Client):
 
     def loop_read(self, max_packets: int = 1) -> MQTTErrorCode:
         """Read what is buffered, up to READ_BATCH packets."""
-        for _ in range(max(max_packets, READ_BATCH)):
-            if self._sock is None:
-                return MQTTErrorCode.MQTT_ERR_NO_CONN
-            rc = self._packet_read()
-            if rc > 0:
-                return self._loop_rc_handle(rc)
-            if rc == MQTTErrorCode.MQTT_ERR_AGAIN:
-                return MQTTErrorCode.MQTT_ERR_SUCCESS
-        return MQTTErrorCode.MQTT_ERR_SUCCESS
+        return read_buffered(self, max(max_packets, READ_BATCH))
 
 
 MessageHandler = Callable[[str, bytes, int, int, bool], None]
@@ -79,45 +68,23 @@ class GuardMqtt:
         self.client_id = cfg.mqtt.client_id or f"officesec-guard-{cfg.guard.id}"
         self._v5 = cfg.mqtt.protocol == "5"
         self._lock = threading.Lock()
-        if self._v5:
-            client = _BatchReadClient(CallbackAPIVersion.VERSION2, client_id=self.client_id,
-                                 protocol=MQTTProtocolVersion.MQTTv5, manual_ack=True)
-        else:
-            client = _BatchReadClient(CallbackAPIVersion.VERSION2, client_id=self.client_id,
-                                 protocol=MQTTProtocolVersion.MQTTv311, clean_session=False,
-                                 manual_ack=True)
+        client = make_client(cfg.mqtt, self.client_id,
+                             will_topic=self.topics.guard_availability(cfg.guard.id),
+                             persistent=True, manual_ack=True, client_class=_BatchReadClient,
+                             max_inflight=100, max_queued=10000)
         self.client = client
         client.enable_logger()
-        client.reconnect_delay_set(min_delay=max(1, int(cfg.mqtt.reconnect_min_s)),
-                                   max_delay=max(1, int(cfg.mqtt.reconnect_max_s)))
-        client.max_inflight_messages_set(100)
-        client.max_queued_messages_set(10000)
-        if cfg.mqtt.username:
-            client.username_pw_set(cfg.mqtt.username, cfg.mqtt.read_password())
-        if cfg.mqtt.tls_ca:
-            client.tls_set(ca_certs=cfg.mqtt.tls_ca, certfile=cfg.mqtt.tls_cert,
-                           keyfile=cfg.mqtt.tls_key, cert_reqs=ssl.CERT_REQUIRED,
-                           tls_version=ssl.PROTOCOL_TLS_CLIENT)
-            if cfg.mqtt.tls_insecure_skip_hostname:
-                client.tls_insecure_set(True)
-        client.will_set(self.topics.guard_availability(cfg.guard.id), b"offline", qos=1,
-                        retain=True)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
-        client.on_socket_open = self._on_socket_open
         client.on_connect_fail = self._on_connect_fail
 
     # ------------------------------------------------------------- lifecycle
 
     def start(self) -> None:
         """Connect in the background; paho retries until the broker answers."""
-        kwargs: dict[str, Any] = {"keepalive": self.cfg.mqtt.keepalive_s}
-        if self._v5:
-            props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-            props.SessionExpiryInterval = SESSION_EXPIRY_S
-            props.ReceiveMaximum = RECEIVE_MAXIMUM
-            kwargs.update(clean_start=False, properties=props)
+        kwargs = connect_kwargs(self.cfg.mqtt, persistent=True, session_expiry_s=SESSION_EXPIRY_S,
+                                receive_maximum=RECEIVE_MAXIMUM)
         self.client.connect_async(self.cfg.mqtt.host, self.cfg.mqtt.port, **kwargs)
         self.client.loop_start()
 
@@ -144,13 +111,6 @@ class GuardMqtt:
         return info.rc in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN)
 
     # ------------------------------------------------------------- callbacks
-
-    def _on_socket_open(self, _client: Any, _userdata: Any, sock: Any) -> None:
-        try:
-            if isinstance(sock, socket.socket) or hasattr(sock, "setsockopt"):
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        except Exception as exc:  # noqa: BLE001 - never kill paho's thread
-            log.warning("tcp_nodelay_failed", error=str(exc))
 
     def _on_connect(self, client: Any, _userdata: Any, flags: Any, reason_code: Any,
                     _properties: Any) -> None:

@@ -27,6 +27,7 @@ from controller.errors import (
     print_problems,
 )
 from controller.logs import LEVELS, configure_logging
+from controller.mqttclient import loop_thread_alive
 
 if TYPE_CHECKING:
     from starlette.routing import BaseRoute
@@ -40,8 +41,7 @@ async def _systemd(service: Any) -> None:
     period = sdnotify.watchdog_period()
     while period is not None:
         await asyncio.sleep(min(period, 1.0))
-        thread = getattr(service.mqtt.client, "_thread", None)
-        if thread is not None and thread.is_alive():
+        if loop_thread_alive(service.mqtt.client):
             sdnotify.watchdog()
 
 

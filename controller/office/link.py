@@ -9,8 +9,6 @@ and the logic thread cannot deadlock.
 
 from __future__ import annotations
 
-import socket
-import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -18,11 +16,16 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 import structlog
-from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
+from controller.mqttclient import (
+    connect_kwargs,
+    loop_thread_alive,
+    make_client,
+    pending_out_packets,
+)
 from controller.settings import MqttCfg
 
 log = structlog.get_logger("mqtt")
@@ -59,41 +62,20 @@ class MqttLink:
         self._early: dict[int, bool] = {}
         self.connected = False
         self.connects = 0
-        protocol = (MQTTProtocolVersion.MQTTv5 if cfg.protocol == "5"
-                    else MQTTProtocolVersion.MQTTv311)
         self.v5 = cfg.protocol == "5"
-        kwargs: dict[str, Any] = {"client_id": client_id, "protocol": protocol}
-        if not self.v5:
-            kwargs["clean_session"] = True
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, **kwargs)
-        self.client.suppress_exceptions = True  # belt and braces: callbacks also catch
-        self.client.max_inflight_messages_set(MAX_INFLIGHT)
-        self.client.reconnect_delay_set(min_delay=max(1, round(cfg.reconnect_min_s)),
-                                        max_delay=max(1, round(cfg.reconnect_max_s)))
-        self.client.will_set(will_topic, b"offline", qos=1, retain=True)
-        password = cfg.read_password()
-        if cfg.username is not None:
-            self.client.username_pw_set(cfg.username, password)
-        if cfg.tls_ca is not None:
-            self.client.tls_set(ca_certs=cfg.tls_ca, certfile=cfg.tls_cert, keyfile=cfg.tls_key,
-                                cert_reqs=ssl.CERT_REQUIRED, tls_version=ssl.PROTOCOL_TLS_CLIENT)
-            if cfg.tls_insecure_skip_hostname:
-                self.client.tls_insecure_set(True)
+        self.client = make_client(cfg, client_id, will_topic=will_topic,
+                                  max_inflight=MAX_INFLIGHT)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_publish = self._on_publish
         self.client.on_message = self._on_message
-        self.client.on_socket_open = self._on_socket_open
         self.client.on_connect_fail = self._on_connect_fail
 
     # ------------------------------------------------------------ lifecycle
 
     def start(self) -> None:
         """Connect in the background; paho retries with backoff until it works."""
-        kwargs: dict[str, Any] = {"keepalive": self.cfg.keepalive_s}
-        if self.v5:
-            kwargs["clean_start"] = True
-        self.client.connect_async(self.cfg.host, self.cfg.port, **kwargs)
+        self.client.connect_async(self.cfg.host, self.cfg.port, **connect_kwargs(self.cfg))
         self.client.loop_start()
 
     def stop(self) -> None:
@@ -110,8 +92,7 @@ class MqttLink:
     @property
     def loop_alive(self) -> bool:
         """Paho's network thread is running (for the watchdog)."""
-        thread = getattr(self.client, "_thread", None)
-        return thread is not None and thread.is_alive()
+        return loop_thread_alive(self.client)
 
     # ----------------------------------------------------------- publishing
 
@@ -127,11 +108,10 @@ class MqttLink:
         alarm), that thread waits for the GIL. On the alarm path we yield instead,
         briefly, so the panic leaves first. Bounded; never blocks for long.
         """
-        out = getattr(self.client, "_out_packet", None)
-        if out is None or not self.connected:
+        if not self.connected or pending_out_packets(self.client) < 0:
             return
         deadline = time.monotonic() + max_wait_s
-        while out and time.monotonic() < deadline:
+        while pending_out_packets(self.client) > 0 and time.monotonic() < deadline:
             time.sleep(LET_OUT_POLL_S)
 
     def publish(self, topic: str, payload: bytes, *, retain: bool, qos: int = 1) -> None:
@@ -151,12 +131,6 @@ class MqttLink:
             self._on_ack_cb(track)
 
     # ------------------------------------------------------ paho callbacks
-
-    def _on_socket_open(self, _client: Any, _userdata: Any, sock: Any) -> None:
-        try:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        except (OSError, AttributeError) as exc:
-            log.warning("tcp_nodelay_failed", error=str(exc))
 
     def _on_connect(self, client: Any, _userdata: Any, _flags: Any, reason_code: ReasonCode,
                     _properties: Properties | None) -> None:

@@ -1,0 +1,121 @@
+"""The one paho client factory of office, guard station, demo simulator and self-test.
+
+Each of them used to build its client by hand and they drifted (TLS version,
+reconnect rounding, TCP_NODELAY). Here is the single place that turns an
+`[mqtt]` section into a paho client: protocol, session, credentials, TLS,
+last will, reconnect backoff and TCP_NODELAY on every (re)connect. It is also
+the only module that touches paho's private attributes, pinned to the paho 2.x
+range in pyproject.toml and checked by a test (`tests/test_mqttclient.py`).
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+from typing import Any
+
+import paho.mqtt.client as mqtt
+import structlog
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from controller.settings import MqttCfg
+
+log = structlog.get_logger("officesec.mqtt")
+
+def make_client(cfg: MqttCfg, client_id: str, *, will_topic: str | None = None,
+                persistent: bool = False, manual_ack: bool = False,
+                client_class: type[mqtt.Client] = mqtt.Client,
+                max_inflight: int | None = None, max_queued: int | None = None) -> mqtt.Client:
+    """A configured, unconnected paho client (callback API 2).
+
+    `persistent` keeps the broker session across reconnects (the guard: what
+    offices publish while it is down waits at the broker); everybody else
+    starts clean. The will, when given, is the retained `offline` of the
+    contract's availability topics.
+    """
+    v5 = cfg.protocol == "5"
+    kwargs: dict[str, Any] = {
+        "client_id": client_id,
+        "protocol": MQTTProtocolVersion.MQTTv5 if v5 else MQTTProtocolVersion.MQTTv311,
+        "manual_ack": manual_ack,
+    }
+    if not v5:
+        kwargs["clean_session"] = not persistent
+    client = client_class(CallbackAPIVersion.VERSION2, **kwargs)
+    client.suppress_exceptions = True  # a bad message must never kill the network thread
+    # paho takes whole seconds here; never below 1 s (a hot reconnect loop)
+    client.reconnect_delay_set(min_delay=max(1, round(cfg.reconnect_min_s)),
+                               max_delay=max(1, round(cfg.reconnect_max_s)))
+    if max_inflight is not None:
+        client.max_inflight_messages_set(max_inflight)
+    if max_queued is not None:
+        client.max_queued_messages_set(max_queued)
+    if cfg.username is not None:
+        client.username_pw_set(cfg.username, cfg.read_password())
+    if cfg.tls_ca is not None:
+        client.tls_set(ca_certs=cfg.tls_ca, certfile=cfg.tls_cert, keyfile=cfg.tls_key,
+                       cert_reqs=ssl.CERT_REQUIRED, tls_version=ssl.PROTOCOL_TLS_CLIENT)
+        if cfg.tls_insecure_skip_hostname:
+            client.tls_insecure_set(True)
+    if will_topic is not None:
+        client.will_set(will_topic, b"offline", qos=1, retain=True)
+    client.on_socket_open = _nodelay
+    return client
+
+
+def connect_kwargs(cfg: MqttCfg, *, persistent: bool = False, session_expiry_s: int = 0,
+                   receive_maximum: int | None = None) -> dict[str, Any]:
+    """Arguments for `connect`/`connect_async`: keepalive and the v5 session properties."""
+    kwargs: dict[str, Any] = {"keepalive": cfg.keepalive_s}
+    if cfg.protocol != "5":
+        return kwargs
+    kwargs["clean_start"] = not persistent
+    if persistent or receive_maximum is not None:
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        if persistent:
+            props.SessionExpiryInterval = session_expiry_s
+        if receive_maximum is not None:
+            props.ReceiveMaximum = receive_maximum
+        kwargs["properties"] = props
+    return kwargs
+
+
+def _nodelay(_client: Any, _userdata: Any, sock: Any) -> None:
+    """TCP_NODELAY on every new socket: a panic is one small packet, never wait for Nagle."""
+    try:
+        if hasattr(sock, "setsockopt"):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    except Exception as exc:  # noqa: BLE001 - never kill paho's thread over a socket option
+        log.warning("tcp_nodelay_failed", error=str(exc))
+
+
+# ------------------------------------------------- paho internals, in one place
+# paho 2.x keeps these private; pyproject pins paho-mqtt to <3 and
+# tests/test_mqttclient.py fails if one of them disappears.
+
+
+def loop_thread_alive(client: mqtt.Client) -> bool:
+    """Paho's network thread (loop_start) is running: for the systemd watchdogs."""
+    thread = getattr(client, "_thread", None)
+    return thread is not None and bool(thread.is_alive())
+
+
+def pending_out_packets(client: mqtt.Client) -> int:
+    """Packets paho has queued but not yet written to the socket (-1 if unknown)."""
+    out = getattr(client, "_out_packet", None)
+    return -1 if out is None else len(out)
+
+
+def read_buffered(client: mqtt.Client, max_packets: int) -> MQTTErrorCode:
+    """Read up to `max_packets` already buffered packets (see the guard's batch reader)."""
+    for _ in range(max_packets):
+        if client._sock is None:
+            return MQTTErrorCode.MQTT_ERR_NO_CONN
+        rc = client._packet_read()
+        if rc > 0:
+            return client._loop_rc_handle(rc)
+        if rc == MQTTErrorCode.MQTT_ERR_AGAIN:
+            return MQTTErrorCode.MQTT_ERR_SUCCESS
+    return MQTTErrorCode.MQTT_ERR_SUCCESS

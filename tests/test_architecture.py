@@ -1,0 +1,104 @@
+"""The architecture as a test: boundaries (import-linter), no cycles, a pure state machine."""
+
+from __future__ import annotations
+
+import ast
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import grimp
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = ROOT / "controller"
+
+
+def test_import_linter_contracts_are_kept():
+    exe = shutil.which("lint-imports", path=str(Path(sys.executable).parent))
+    if exe is None:
+        pytest.fail("lint-imports is not installed (pip install -e '.[test]')")
+    run = subprocess.run([exe, "--no-cache"], cwd=ROOT, capture_output=True, text=True,
+                         timeout=120)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    assert "0 broken" in run.stdout
+
+
+def test_no_import_cycles_anywhere():
+    graph = grimp.build_graph("controller", cache_dir=None)
+    modules = sorted(graph.modules)
+    # Tarjan's strongly connected components over the module graph
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    cycles: list[list[str]] = []
+    counter = [0]
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = counter[0]
+        counter[0] += 1
+        stack.append(node)
+        on_stack.add(node)
+        for nxt in sorted(graph.find_modules_directly_imported_by(node)):
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in on_stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            comp = []
+            while True:
+                top = stack.pop()
+                on_stack.discard(top)
+                comp.append(top)
+                if top == node:
+                    break
+            if len(comp) > 1:
+                cycles.append(sorted(comp))
+
+    sys.setrecursionlimit(10_000)
+    for module in modules:
+        if module not in index:
+            visit(module)
+    # a package's __init__ importing its own submodule is not a cycle of ours
+    real = [c for c in cycles if not all(m == c[0] or m.startswith(c[0] + ".") for m in c)]
+    assert real == []
+
+
+def test_state_machine_imports_only_the_standard_library_and_its_inputs():
+    allowed_ours = {"controller.office.inputs"}
+    for name in ("machine.py", "inputs.py"):
+        tree = ast.parse((PACKAGE / "office" / name).read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+            else:
+                continue
+            for mod in names:
+                top = mod.split(".")[0]
+                ok = top in sys.stdlib_module_names or top == "__future__" or (
+                    name == "machine.py" and mod in allowed_ours)
+                assert ok, f"office/{name} imports {mod}"
+
+
+def test_root_holds_only_the_shared_modules():
+    root_modules = sorted(p.stem for p in PACKAGE.glob("*.py"))
+    assert root_modules == ["__init__", "__main__", "cli", "errors", "logs", "mqttclient",
+                            "sdnotify", "settings"]
+    parts = sorted(p.name for p in PACKAGE.iterdir() if (p / "__init__.py").exists())
+    assert parts == ["demo", "deploy", "guard", "office", "protocol"]
+
+
+def test_office_process_does_not_import_the_web_or_guard_stack():
+    code = ("import sys, controller.office.main, controller.office.daemon;"
+            "bad = sorted(m for m in sys.modules if m.split('.')[0] in "
+            "('starlette', 'uvicorn', 'jinja2', 'sse_starlette', 'argon2')"
+            " or m.startswith(('controller.guard', 'controller.demo')));"
+            "print(','.join(bad))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd=ROOT, timeout=60).stdout.strip()
+    assert out == ""
