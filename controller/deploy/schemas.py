@@ -33,7 +33,7 @@ from controller.protocol.messages import (
 )
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
-DEFAULT_DIR = Path(__file__).resolve().parent.parent / "docs" / "schemas"
+DEFAULT_DIR = Path(__file__).resolve().parents[2] / "docs" / "schemas"
 SUFFIX = ".schema.json"
 
 MODELS: dict[str, type[BaseModel]] = {
