@@ -102,3 +102,17 @@ def test_office_process_does_not_import_the_web_or_guard_stack():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, cwd=ROOT, timeout=60).stdout.strip()
     assert out == ""
+
+
+def test_every_file_the_architecture_doc_names_exists():
+    import re
+
+    text = (ROOT / "docs" / "architecture.md").read_text()
+    named = set(re.findall(r"`([A-Za-z_/]+\.(?:py|js))`", text))
+    missing = []
+    for name in sorted(named):
+        candidates = [ROOT / name, *PACKAGE.rglob(Path(name).name)]
+        if not any(c.exists() and str(c).endswith(name) for c in candidates):
+            missing.append(name)
+    assert missing == []
+    assert len(named) > 30

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from gpiozero.pins.mock import MockFactory
 
+from controller.office.compose import build_daemon
 from controller.office.daemon import Daemon
 from controller.office.office_config import OfficeConfig
 from tests.broker import Mosquitto
@@ -24,7 +25,7 @@ def in_process_daemon(tmp_path: Path, port: int) -> tuple[Daemon, MockFactory]:
     sections.pop("log")
     cfg = OfficeConfig(**sections)
     factory = MockFactory()
-    daemon = Daemon(cfg, factory=factory)
+    daemon = build_daemon(cfg, factory=factory)
     daemon.start()
     return daemon, factory
 

@@ -44,17 +44,24 @@ _IDLE_HIGH = {"release": True, "rex": True, "door": False}
 class Board:
     """The office's GPIO: four inputs, the strike relay and two discreet LEDs."""
 
-    def __init__(self, cfg: HardwareCfg, sink: RawSink, *, factory: Any = None,
-                 on_outputs: OutputSink | None = None) -> None:
-        """Remember the wiring; `start()` claims the pins."""
+    def __init__(self, cfg: HardwareCfg, sink: RawSink | None = None, *, factory: Any = None,
+                 on_outputs: OutputSink | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        """Remember the wiring; `start()` claims the pins. `clock` stamps each edge."""
         self.cfg = cfg
-        self.sink = sink
+        self.sink: RawSink = sink if sink is not None else (lambda *_: None)
+        self.clock = clock
         self.factory = factory
         self.on_outputs = on_outputs
         self.devices: dict[str, Any] = {}
         self._own_factory = False  # only a factory made here is ours to reset on close
         self.state = {"relay": False, "ack_led": False, "neighbor_led": False}
         self._lock = threading.Lock()
+
+    def bind(self, sink: RawSink, on_outputs: OutputSink | None = None) -> None:
+        """Attach the daemon's edge sink and output reporter (before `start()`)."""
+        self.sink = sink
+        self.on_outputs = on_outputs
 
     @property
     def is_mock(self) -> bool:
@@ -125,7 +132,7 @@ class Board:
 
         def fire() -> None:
             try:
-                self.sink(name, active, time.monotonic())
+                self.sink(name, active, self.clock())
             except Exception:  # never let an exception into gpiozero's callback thread
                 log.exception("gpio_callback_failed", input=name)
 

@@ -1,9 +1,11 @@
-"""The office daemon: the composition root that wires pins, logic, outbox and MQTT.
+"""The office daemon: pins, logic, outbox and MQTT around the pure state machine.
 
 One logic thread owns the state machine, the relay and the order of events;
 GPIO callbacks and paho callbacks only put items on its queue. The main
-thread supervises (systemd watchdog) and handles SIGTERM. See
-docs/architecture.md for the picture.
+thread supervises (systemd watchdog) and handles SIGTERM. The daemon gets its
+board, link, outbox and clock passed in (`controller.office.compose` builds the
+real ones), so tests can drive it with a fake link and a fake clock through
+`pump()` instead of a thread and sleeps. See docs/architecture.md.
 """
 
 from __future__ import annotations
@@ -20,8 +22,8 @@ from controller import __version__
 from controller.office import homeassistant
 from controller.office.alarm_codec import alarm_payload, decode_alarm, encode_alarm, neighbor_open
 from controller.office.board import Board
+from controller.office.clock import Clock
 from controller.office.command_gate import CommandGate, RateLimit
-from controller.office.link import MqttLink
 from controller.office.machine import (
     AlarmChanged,
     AlarmRecord,
@@ -37,6 +39,7 @@ from controller.office.machine import (
 )
 from controller.office.office_config import OfficeConfig
 from controller.office.outbox import Outbox, Pending
+from controller.office.ports import Link
 from controller.protocol.messages import (
     ALARM_EVENT_TYPES,
     SIM_PAYLOADS,
@@ -46,7 +49,6 @@ from controller.protocol.messages import (
     State,
     Topics,
     new_id,
-    utcnow,
 )
 from controller.protocol.signing import load_public_key
 
@@ -61,19 +63,20 @@ WATCHDOG_STALE_S = 5.0  # the logic thread must have looped this recently to pet
 class Daemon:
     """One office: build with a config, `start()`, then `stop()`."""
 
-    def __init__(self, cfg: OfficeConfig, *, factory: Any = None) -> None:
-        """Assign collaborators only; `start()` claims pins and connects."""
+    def __init__(self, cfg: OfficeConfig, *, board: Board, link: Link, outbox: Outbox,
+                 clock: Clock) -> None:
+        """Assign collaborators and bind their callbacks; `start()` claims pins and connects."""
         self.cfg = cfg
         self.office = cfg.office.id
         self.topics = Topics(cfg.mqtt.prefix)
         self.location = Location(site=cfg.office.site, building=cfg.office.building,
                                  floor=cfg.office.floor, room=cfg.office.room,
                                  label=cfg.office.label)
+        self.clock = clock
         self.q: queue.Queue[tuple[Any, ...]] = queue.Queue()
-        self.outbox = Outbox(cfg.storage.path, max_events=cfg.storage.max_events,
-                             keep_delivered_s=cfg.storage.keep_delivered_days * 86400)
-        self.board = Board(cfg.hardware, self._on_edge, factory=factory,
-                           on_outputs=self._on_outputs)
+        self.outbox = outbox
+        self.board = board
+        board.bind(self._on_edge, self._on_outputs)
         self.machine = Machine(release_s=cfg.door.release_s, held_open_s=cfg.door.held_open_s,
                                line_fault_s=cfg.alarm.line_fault_s,
                                has_contact=cfg.hardware.door_pin is not None,
@@ -82,20 +85,14 @@ class Daemon:
                if cfg.security.guard_public_key else None)
         self.gate = CommandGate(self.office, key, cfg.security.command_window_s, self.outbox)
         self.rejections = RateLimit()
-        subs = [self.topics.cmd(self.office)]
-        subs += [self.topics.alarm(n) for n in cfg.office.neighbors]
-        if self.board.is_mock:
-            subs.append(self.topics.sim_input(self.office, "+"))
-        if cfg.homeassistant.discovery:
-            subs.append(homeassistant.status_topic(cfg))
-        self.link = MqttLink(cfg.mqtt, client_id=cfg.mqtt.client_id or f"officesec-{self.office}",
-                             will_topic=self.topics.availability(self.office), subscriptions=subs,
-                             on_message=self._on_message, on_ack=self.outbox.delivered,
-                             on_connected=lambda: self.q.put(("connected",)),
-                             on_disconnected=lambda: self.q.put(("disconnected",)))
+        self.link = link
+        link.bind(on_message=self._on_message, on_ack=self.outbox.delivered,
+                  on_connected=lambda: self.q.put(("connected",)),
+                  on_disconnected=lambda: self.q.put(("disconnected",)))
         self.online = False
-        self.started_at = time.monotonic()
-        self.loop_beat = time.monotonic()
+        self.started_at = clock.monotonic()
+        self.loop_beat = time.monotonic()  # real time: the watchdog's, never faked
+        self._next_beat = clock.monotonic()
         self.thread: threading.Thread | None = None
         self._last_state: dict[str, Any] = {}
         self._storage_fault: str | None = None
@@ -103,8 +100,12 @@ class Daemon:
 
     # ------------------------------------------------------------ lifecycle
 
-    def start(self) -> None:
-        """Relay off, outbox loaded, pins claimed, MQTT connecting, logic running."""
+    def start(self, *, thread: bool = True) -> None:
+        """Relay off, outbox loaded, pins claimed, MQTT connecting, logic running.
+
+        With `thread=False` no logic thread runs: the caller turns the loop with
+        `pump()` (tests with a fake clock).
+        """
         self.outbox.open()
         self.board.start()
         alarm = decode_alarm(self.outbox.meta.get("alarm"))
@@ -113,13 +114,15 @@ class Daemon:
             # an unclean stop: tell the guard which seq numbers will never be filled
             log.warning("seq_void_after_crash", void_from=self.outbox.void[0],
                         void_to=self.outbox.void[1])
-        now = time.monotonic()
-        self._execute(self.machine.handle(Started(now, utcnow(), self.board.levels(), alarm,
+        now = self.clock.monotonic()
+        self._execute(self.machine.handle(Started(now, self.clock.wall(), self.board.levels(),
+                                                  alarm,
                                                   lockdown, str(new_id()),
                                                   self.outbox.void)))
         self.link.start()
-        self.thread = threading.Thread(target=self._logic, name="logic", daemon=True)
-        self.thread.start()
+        if thread:
+            self.thread = threading.Thread(target=self._logic, name="logic", daemon=True)
+            self.thread.start()
         log.info("controller_started", office=self.office, version=__version__,
                  pins=self.cfg.hardware.pin_factory, pending=self.outbox.pending_count)
 
@@ -143,7 +146,8 @@ class Daemon:
     # --------------------------------------------------- foreign threads
 
     def _on_edge(self, name: str, active: bool, at: float) -> None:
-        self.q.put(("edge", Edge(name, active, at, utcnow(), str(new_id()))))  # type: ignore[arg-type]
+        self.q.put(("edge", Edge(name, active, at, self.clock.wall(),  # type: ignore[arg-type]
+                                 str(new_id()))))
 
     def _on_outputs(self, outputs: dict[str, bool]) -> None:
         if self.board.is_mock:
@@ -184,12 +188,11 @@ class Daemon:
 
     def _logic(self) -> None:
         structlog.contextvars.bind_contextvars(office=self.office)
-        next_beat = time.monotonic()
         while True:
-            now = time.monotonic()
-            self.loop_beat = now
+            now = self.clock.monotonic()
+            self.loop_beat = time.monotonic()
             deadline = self.machine.next_deadline()
-            wake = min(next_beat, now + LOOP_MAX_SLEEP_S)
+            wake = min(self._next_beat, now + LOOP_MAX_SLEEP_S)
             if deadline is not None:
                 wake = min(wake, deadline)
             if self._backlog and self.q.empty():
@@ -199,21 +202,43 @@ class Daemon:
                 item = self.q.get(timeout=max(0.0, wake - now))
             except queue.Empty:
                 item = ("tick",)
+            if not self._turn(item):
+                return
+
+    def _turn(self, item: tuple[Any, ...]) -> bool:
+        """One item of the logic loop; False once told to stop."""
+        try:
+            if item[0] == "stop":
+                self._execute([SetOutput("relay", False)])
+                return False
+            self._dispatch(item)
+            now = self.clock.monotonic()
+            if now >= self._next_beat:
+                self._next_beat = now + self.cfg.alarm.heartbeat_s
+                self._publish_state(force=True)
+        except Exception:  # the logic thread must survive any single bad item
+            log.exception("logic_item_failed", item=str(item[0]))
+        return True
+
+    def pump(self) -> None:
+        """Without a logic thread: handle everything queued, then one tick at the clock's now.
+
+        For tests with a fake clock: advance the clock, call `pump()`, look at
+        what the fake link was given. Replays the whole backlog at once.
+        """
+        while True:
             try:
-                if item[0] == "stop":
-                    self._execute([SetOutput("relay", False)])
-                    return
-                self._dispatch(item)
-                now = time.monotonic()
-                if now >= next_beat:
-                    next_beat = now + self.cfg.alarm.heartbeat_s
-                    self._publish_state(force=True)
-            except Exception:  # the logic thread must survive any single bad item
-                log.exception("logic_item_failed", item=str(item[0]))
+                item = self.q.get_nowait()
+            except queue.Empty:
+                break
+            self._turn(item)
+        while self._backlog:
+            self._replay_chunk()
+        self._turn(("tick",))
 
     def _dispatch(self, item: tuple[Any, ...]) -> None:
         kind = item[0]
-        now, wall = time.monotonic(), utcnow()
+        now, wall = self.clock.monotonic(), self.clock.wall()
         if kind == "edge":
             self._execute(self.machine.handle(item[1]))
         elif kind == "tick":
@@ -232,7 +257,7 @@ class Daemon:
         self._check_storage()
 
     def _command(self, payload: bytes, retained: bool, now: float) -> None:
-        wall = utcnow()
+        wall = self.clock.wall()
         verdict = self.gate.check(payload, retained=retained, now=wall)
         cmd = verdict.command
         if cmd is None:
@@ -343,9 +368,10 @@ class Daemon:
         if fault != self._storage_fault:
             was, self._storage_fault = self._storage_fault, fault
             if fault is not None:
-                self._emit(Emit("storage_fault", utcnow(), fields={"reason": fault[:200]}))
+                self._emit(Emit("storage_fault", self.clock.wall(),
+                                fields={"reason": fault[:200]}))
             elif was is not None:
-                self._emit(Emit("storage_ok", utcnow()))
+                self._emit(Emit("storage_ok", self.clock.wall()))
             self._publish_state(force=True)
 
     def _publish_state(self, *, force: bool) -> None:
@@ -356,8 +382,9 @@ class Daemon:
         if not force and snap == self._last_state:
             return
         self._last_state = snap
-        state = State(office=self.office, ts=utcnow(), seq=self.outbox.last_seq,
-                      version=__version__, uptime_s=round(time.monotonic() - self.started_at, 3),
+        state = State(office=self.office, ts=self.clock.wall(), seq=self.outbox.last_seq,
+                      version=__version__,
+                      uptime_s=round(self.clock.monotonic() - self.started_at, 3),
                       outbox_pending=self.outbox.pending_count,
                       heartbeat_s=self.cfg.alarm.heartbeat_s, location=self.location, **snap)
         self.link.publish(self.topics.state(self.office), state.to_bytes(), retain=True)

@@ -26,14 +26,11 @@ from controller.mqttclient import (
     make_client,
     pending_out_packets,
 )
+from controller.office.ports import AckHandler, MessageHandler
 from controller.settings import MqttCfg
 
 log = structlog.get_logger("mqtt")
 
-MessageHandler = Callable[[str, bytes, bool], None]
-"""(topic, payload, retained), called on paho's network thread."""
-AckHandler = Callable[[str], None]
-"""Called with the event id once the broker acknowledged it with a success code."""
 
 MAX_INFLIGHT = 100  # enough for a replay burst; paho queues (in order) beyond it
 DISCONNECT_WAIT_S = 0.7
@@ -46,17 +43,15 @@ class MqttLink:
     """One broker connection with a retained last will and delivery tracking."""
 
     def __init__(self, cfg: MqttCfg, *, client_id: str, will_topic: str,
-                 subscriptions: list[str], on_message: MessageHandler,
-                 on_ack: AckHandler, on_connected: Callable[[], None],
-                 on_disconnected: Callable[[], None]) -> None:
+                 subscriptions: list[str]) -> None:
         """Build the paho client; nothing touches the network until `start()`."""
         self.cfg = cfg
         self.will_topic = will_topic
         self.subscriptions = subscriptions
-        self._on_message_cb = on_message
-        self._on_ack_cb = on_ack
-        self._on_connected_cb = on_connected
-        self._on_disconnected_cb = on_disconnected
+        self._on_message_cb: MessageHandler = lambda *_: None
+        self._on_ack_cb: AckHandler = lambda _id: None
+        self._on_connected_cb: Callable[[], None] = lambda: None
+        self._on_disconnected_cb: Callable[[], None] = lambda: None
         self._lock = threading.Lock()
         self._inflight: dict[int, str | None] = {}
         self._early: dict[int, bool] = {}
@@ -70,6 +65,14 @@ class MqttLink:
         self.client.on_publish = self._on_publish
         self.client.on_message = self._on_message
         self.client.on_connect_fail = self._on_connect_fail
+
+    def bind(self, *, on_message: MessageHandler, on_ack: AckHandler,
+             on_connected: Callable[[], None], on_disconnected: Callable[[], None]) -> None:
+        """Attach the daemon's handlers; called by the daemon before `start()`."""
+        self._on_message_cb = on_message
+        self._on_ack_cb = on_ack
+        self._on_connected_cb = on_connected
+        self._on_disconnected_cb = on_disconnected
 
     # ------------------------------------------------------------ lifecycle
 

@@ -15,7 +15,7 @@ import structlog
 from controller import sdnotify
 from controller.errors import ConfigError, ControllerError, print_problems
 from controller.logs import LEVELS, configure_logging
-from controller.office.daemon import Daemon
+from controller.office.compose import build_daemon
 from controller.office.office_config import load_office_config
 
 log = structlog.get_logger("daemon")
@@ -31,7 +31,7 @@ def main(args: argparse.Namespace) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    daemon = Daemon(cfg)
+    daemon = build_daemon(cfg)
     try:
         daemon.start()
     except ConfigError as exc:

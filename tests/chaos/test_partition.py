@@ -1,6 +1,6 @@
 """Issue 7 §2: an office cut off from the broker keeps its events and delivers them in order.
 
-The office runs in-process (controller.daemon.Daemon, gpiozero MockFactory) so
+The office runs in-process (controller.office.compose.build_daemon, gpiozero MockFactory) so
 the test can press its buttons while the network is down; it reaches the
 broker only through a TCP proxy that the test cuts like a pulled cable (bytes
 swallowed, no reset). The guard station (a real `officesec guard`) must flag
@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from gpiozero.pins.mock import MockFactory
 
-from controller.office.daemon import Daemon
+from controller.office.compose import build_daemon
 from controller.office.office_config import OfficeConfig
 from tests.broker import Mosquitto
 from tests.chaos.support import TcpProxy, record, size, wait_until
@@ -46,7 +46,7 @@ def test_partitioned_office_keeps_and_delivers_in_order(tmp_path: Path) -> None:
                                security={"guard_public_key": str(guard.public_key)})
     sections.pop("log")
     factory = MockFactory()
-    daemon = Daemon(OfficeConfig(**sections), factory=factory)
+    daemon = build_daemon(OfficeConfig(**sections), factory=factory)
     probe = Probe(broker.host, broker.port, f"{P}/office/{OFFICE}/event").start()
     daemon.start()
     try:

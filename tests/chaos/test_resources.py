@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from gpiozero.pins.mock import MockFactory
 
-from controller.office.daemon import Daemon
+from controller.office.compose import build_daemon
 from controller.office.office_config import OfficeConfig
 from controller.protocol.messages import ALARM_EVENT_TYPES
 from tests.broker import Mosquitto
@@ -46,7 +46,7 @@ def test_full_outbox_keeps_alarms_and_counts_drops(tmp_path: Path) -> None:
                                storage={"max_events": MAX_EVENTS})
     sections.pop("log")
     factory = MockFactory()
-    daemon = Daemon(OfficeConfig(**sections), factory=factory)
+    daemon = build_daemon(OfficeConfig(**sections), factory=factory)
     daemon.start()
     try:
         wait_until(lambda: daemon.online and daemon.outbox.pending_count == 0, 15, "online")
