@@ -19,7 +19,8 @@ from controller.guard.commander import Commander, Outcome
 from controller.guard.hub import Hub
 from controller.guard.model import LiveModel
 from controller.guard.store import Store
-from controller.protocol.messages import CommandName, format_ts, utcnow
+from controller.protocol.messages import format_ts, utcnow
+from controller.protocol.names import CommandName
 
 log = structlog.get_logger("officesec.guard.actions")
 

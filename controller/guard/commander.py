@@ -18,12 +18,12 @@ from typing import Any
 import structlog
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from controller.protocol.messages import Command, CommandName, Event, Topics, utcnow
+from controller.protocol.messages import Command, Event, Topics, utcnow
+from controller.protocol.names import CommandName
 from controller.protocol.signing import sign_command
 
 log = structlog.get_logger("officesec.guard.commands")
 
-MAX_RESEND = 10_000
 
 
 @dataclass(frozen=True)

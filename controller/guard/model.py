@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from controller.protocol.messages import Alarm, State
+from controller.protocol.names import LOCATION_FIELDS
 
 STALE_FACTOR = 3.0
 IGNORED_FOR_CHANGE = frozenset({"ts", "uptime_s", "schema"})
@@ -80,7 +81,7 @@ class LiveModel:
         """Seed with the roster (id plus location fields)."""
         self.offices: dict[str, OfficeView] = {}
         for entry in roster:
-            loc = {k: entry.get(k, "") for k in ("site", "building", "floor", "room", "label")}
+            loc = {k: entry.get(k, "") for k in LOCATION_FIELDS}
             self.offices[entry["id"]] = OfficeView(id=entry["id"], in_roster=True, location=loc)
 
     def get(self, office: str, now: float) -> OfficeView:

@@ -14,9 +14,10 @@ from typing import Any
 
 import structlog
 
-from controller.guard.commander import MAX_RESEND, Commander
+from controller.guard.commander import Commander
 from controller.guard.model import LiveModel
 from controller.guard.store import Store
+from controller.protocol.names import MAX_RESEND
 
 log = structlog.get_logger("officesec.guard.repair")
 

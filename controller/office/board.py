@@ -30,6 +30,7 @@ import structlog
 
 from controller.errors import HardwareError
 from controller.office.office_config import HardwareCfg
+from controller.protocol.names import INPUT_NAMES
 
 log = structlog.get_logger("hardware")
 
@@ -37,7 +38,7 @@ RawSink = Callable[[str, bool, float], None]
 """Called from a GPIO thread with (input name, logical active, monotonic time)."""
 OutputSink = Callable[[dict[str, bool]], None]
 
-_INPUTS = ("panic", "release", "door", "rex")
+_INPUTS = INPUT_NAMES
 _IDLE_HIGH = {"release": True, "rex": True, "door": False}
 
 

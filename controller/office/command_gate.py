@@ -19,6 +19,7 @@ from pydantic import ValidationError
 
 from controller.office.outbox import Outbox
 from controller.protocol.messages import MAX_PAYLOAD_BYTES, Command
+from controller.protocol.names import ALARM_COMMANDS
 from controller.protocol.signing import verify_command
 
 REJECT_RATE_PER_S = 2.0  # command_rejected events per second, sustained, under a flood
@@ -71,7 +72,7 @@ class CommandGate:
             return Verdict(None, "future", nonce, name)
         if self.outbox.seen_nonce(nonce):
             return Verdict(None, "replayed", nonce, name)
-        if name in ("ack", "resolve") and command.alarm_id is None:
+        if name in ALARM_COMMANDS and command.alarm_id is None:
             return Verdict(None, "alarm_id_missing", nonce, name)
         if name == "resend" and (command.from_seq is None or command.to_seq is None
                                  or command.to_seq < command.from_seq):

@@ -10,8 +10,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-InputName = Literal["panic", "release", "door", "rex"]
-OutputName = Literal["relay", "ack_led", "neighbor_led"]
+from controller.protocol.names import (
+    ALARM_COMMANDS,
+    INPUT_NAMES,
+    OUTPUT_NAMES,
+    InputName,
+    OfficeCommand,
+    OutputName,
+)
+
+__all__ = ["ALARM_COMMANDS", "INPUT_NAMES", "OUTPUT_NAMES", "InputName", "OfficeCommand",
+           "OutputName"]
 
 
 # ---------------------------------------------------------------------- inputs
@@ -66,7 +75,7 @@ class Started:
 class CommandIn:
     """An authenticated guard command (signature, window, nonce already checked)."""
 
-    cmd: Literal["ack", "resolve", "test", "lockdown", "lift_lockdown", "release"]
+    cmd: OfficeCommand
     by: str
     nonce: str
     at: float

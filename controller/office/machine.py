@@ -29,6 +29,8 @@ from datetime import datetime
 from typing import Any, Literal
 
 from controller.office.inputs import (
+    ALARM_COMMANDS,
+    INPUT_NAMES,
     AlarmChanged,
     AlarmRecord,
     CommandIn,
@@ -76,8 +78,7 @@ class Machine:
         self.line_fault_s = line_fault_s
         self.has_contact = has_contact
         self.allow_remote_release = allow_remote_release
-        self.inputs: dict[str, _Debounce] = {n: _Debounce() for n in ("panic", "release", "door",
-                                                                      "rex")}
+        self.inputs: dict[str, _Debounce] = {n: _Debounce() for n in INPUT_NAMES}
         self.outputs: dict[str, bool] = {"relay": False, "ack_led": False, "neighbor_led": False}
         self.relay_until: float | None = None
         self.relay_dropped_at = float("-inf")
@@ -282,7 +283,7 @@ class Machine:
 
     def _command(self, ev: CommandIn) -> None:  # noqa: PLR0912 - one branch per command
         alarm = self.alarm
-        if ev.cmd in ("ack", "resolve"):
+        if ev.cmd in ALARM_COMMANDS:
             if alarm is None:
                 self._reject(ev, "no_open_alarm")
             elif ev.alarm_id != alarm.alarm_id:

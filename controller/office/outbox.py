@@ -28,6 +28,8 @@ from typing import Any
 
 import structlog
 
+from controller.protocol.names import MAX_RESEND
+
 log = structlog.get_logger("outbox")
 
 _SCHEMA = """
@@ -51,7 +53,6 @@ _BUMP_LAST_SEQ = (
 _BATCH = 500  # ops per transaction; one fsync covers them all
 _RETRY_S = 1.0  # how long the writer waits before retrying after a storage error
 _PRUNE_EVERY_S = 3600.0
-MAX_RESEND = 10_000
 _NONCE_SWEEP_AT = 1024  # in-memory nonces before expired ones are swept out
 SEQ_BLOCK = 256  # seq numbers reserved on disk ahead of use
 SEQ_MARGIN = 128  # reserve the next block this far before the current one runs out

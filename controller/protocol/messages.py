@@ -23,6 +23,8 @@ from pydantic import (
     TypeAdapter,
 )
 
+from controller.protocol.names import INPUT_NAMES, CommandName
+
 SCHEMA: Literal[1] = 1
 OFFICE_ID_PATTERN = r"^[a-z0-9-]{1,32}$"
 MAX_PAYLOAD_BYTES = 64 * 1024  # bigger than any legitimate message; larger ones are dropped unread
@@ -183,7 +185,6 @@ class Alarm(Wire):
 
 # ------------------------------------------------------------------- commands
 
-CommandName = Literal["ack", "resolve", "test", "lockdown", "lift_lockdown", "release", "resend"]
 
 
 class Command(Wire):
@@ -244,7 +245,7 @@ class Escalation(Wire):
 
 
 EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
-SIM_INPUTS = ("panic", "release", "door", "rex")
+SIM_INPUTS = INPUT_NAMES
 SIM_PAYLOADS = {"panic": ("press", "release"), "release": ("press", "release"),
                 "rex": ("press", "release"), "door": ("open", "close")}
 AVAILABILITY_VALUES = (b"online", b"offline")
