@@ -62,7 +62,45 @@ def make_client(cfg: MqttCfg, client_id: str, *, will_topic: str | None = None,
     if will_topic is not None:
         client.will_set(will_topic, b"offline", qos=1, retain=True)
     client.on_socket_open = _nodelay
+    client._officesec_endpoints = cfg.endpoints()  # type: ignore[attr-defined]
     return client
+
+
+def start(client: mqtt.Client, **kwargs: Any) -> tuple[str, int]:
+    """Connect in the background to the first broker and start paho's network thread."""
+    host, port = endpoints(client)[0]
+    client.connect_async(host, port, **kwargs)
+    client.loop_start()
+    return host, port
+
+
+def endpoints(client: mqtt.Client) -> list[tuple[str, int]]:
+    """The brokers this client fails over between, in order."""
+    found: list[tuple[str, int]] = getattr(client, "_officesec_endpoints", [])
+    return found or [(client.host, client.port)]
+
+
+def current_endpoint(client: mqtt.Client) -> tuple[str, int]:
+    """The broker paho connects (or reconnects) to next."""
+    return client._host, client._port
+
+
+def fail_over(client: mqtt.Client) -> tuple[str, int] | None:
+    """Point paho's next reconnect at the next broker in the list; None with only one.
+
+    Called from on_disconnect and on_connect_fail, i.e. on paho's thread between
+    attempts. paho 2.x refuses its public `host`/`port` setters there (the state
+    is "connecting"), and an exception would kill its thread, so this sets the
+    private fields that `reconnect()` reads — pinned like the others below.
+    """
+    hosts = endpoints(client)
+    if len(hosts) < 2:
+        return None
+    here = current_endpoint(client)
+    nxt = hosts[(hosts.index(here) + 1) % len(hosts)] if here in hosts else hosts[0]
+    client._host, client._port = nxt
+    log.info("mqtt_fail_over", frm=f"{here[0]}:{here[1]}", to=f"{nxt[0]}:{nxt[1]}")
+    return nxt
 
 
 def connect_kwargs(cfg: MqttCfg, *, persistent: bool = False, session_expiry_s: int = 0,

@@ -65,11 +65,32 @@ def raise_problems(problems: list[str]) -> None:
         raise ValueError("\n".join(problems))
 
 
+def split_endpoint(entry: str) -> tuple[str, int]:
+    """`HOST:PORT` or `[IPv6]:PORT` -> (host, port); ValueError says what is wrong."""
+    host, sep, port = entry.strip().rpartition(":")
+    if not sep or not host:
+        raise ValueError("expected HOST:PORT")
+    if host.startswith("["):
+        if not host.endswith("]"):
+            raise ValueError("an IPv6 address needs [brackets]")
+        host = host[1:-1]
+    elif ":" in host:
+        raise ValueError("an IPv6 address needs [brackets], e.g. [::1]:1883")
+    if not host or any(c.isspace() for c in host):
+        raise ValueError("host is empty or contains spaces")
+    if not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ValueError(f"port {port!r} is not a number 1..65535")
+    return host, int(port)
+
+
 class MqttCfg(Section):
     """How to reach the broker; secrets come from files, never from this file."""
 
     host: str = "127.0.0.1"
     port: int = Field(1883, ge=1, le=65535)
+    hosts: list[Annotated[str, StringConstraints(max_length=300)]] | None = Field(
+        None, min_length=1, max_length=16)
+    """Brokers to fail over between, in order (`HOST:PORT`, `[v6]:PORT`); replaces host/port."""
     prefix: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-][A-Za-z0-9_/-]{0,63}$")] = (
         "officesec")
     protocol: Literal["5", "3.1.1"] = "5"
@@ -95,8 +116,24 @@ class MqttCfg(Section):
             problems.append("username: password_file is set but username is not")
         if self.reconnect_max_s < self.reconnect_min_s:
             problems.append("reconnect_max_s: must not be below reconnect_min_s")
+        if self.hosts is not None:
+            if {"host", "port"} & self.model_fields_set:
+                problems.append("hosts: give either hosts or host/port, not both")
+            for i, entry in enumerate(self.hosts):
+                try:
+                    split_endpoint(entry)
+                except ValueError as exc:
+                    problems.append(f"hosts: entry {i + 1} ({entry!r:.60}): {exc}")
+            if len(set(self.hosts)) != len(self.hosts):
+                problems.append("hosts: lists a broker twice")
         raise_problems(problems)
         return self
+
+    def endpoints(self) -> list[tuple[str, int]]:
+        """The brokers to try, in order: `hosts` if given, else the one `host`/`port`."""
+        if self.hosts is None:
+            return [(self.host, self.port)]
+        return [split_endpoint(h) for h in self.hosts]
 
     def read_password(self) -> str | None:
         """The broker password from its file (first line), or None."""

@@ -74,6 +74,9 @@ class GuardProc:
             sections["security"]["signing_key"] = str(keys / "guard-signing.key")
         for name, keys_ in overrides.items():
             sections.setdefault(name, {}).update(keys_)
+        if "hosts" in sections["mqtt"]:  # a broker list replaces host/port
+            sections["mqtt"].pop("host", None)
+            sections["mqtt"].pop("port", None)
         text = write_toml(workdir / "guard.toml", sections).read_text()
         for name, (pw, role) in USERS.items():
             text += (f'\n[[users]]\nname = "{name}"\npassword_hash = "{password_hash(pw)}"\n'

@@ -46,6 +46,9 @@ def office_sections(workdir: Path, port: int, office_id: str = "eg-101",
     }
     for name, keys in overrides.items():
         sections.setdefault(name, {}).update(keys)
+    if "hosts" in sections["mqtt"]:  # a broker list replaces host/port
+        sections["mqtt"].pop("host", None)
+        sections["mqtt"].pop("port", None)
     return sections
 
 

@@ -18,6 +18,7 @@ import paho.mqtt.client as mqtt
 import structlog
 from pydantic import ValidationError
 
+from controller import mqttclient
 from controller.mqttclient import connect_kwargs, make_client
 from controller.protocol.messages import MAX_PAYLOAD_BYTES, SIM_PAYLOADS, SimOutput, Topics
 from controller.settings import MqttCfg
@@ -48,8 +49,7 @@ class SimBridge:
         if self._started:
             return
         self._started = True
-        self.client.connect_async(self.cfg.host, self.cfg.port, **connect_kwargs(self.cfg))
-        self.client.loop_start()
+        mqttclient.start(self.client, **connect_kwargs(self.cfg))
 
     def stop(self) -> None:
         """Disconnect and end paho's thread."""

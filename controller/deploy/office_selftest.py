@@ -156,12 +156,13 @@ def check_broker(cfg: OfficeConfig, timeout: float = BROKER_TIMEOUT_S) -> list[C
     """Connect as the office, subscribe to its own topics, publish and receive a message."""
     topics = Topics(cfg.mqtt.prefix)
     office = cfg.office.id
-    where = f"{cfg.mqtt.host}:{cfg.mqtt.port}"
+    host, port = cfg.mqtt.endpoints()[0]
+    where = f"{host}:{port}"
     try:
         probe = _Probe(cfg)
         probe.client.connect_timeout = timeout
         # synchronous: a refused connection or a failed TLS handshake is reported at once
-        probe.client.connect(cfg.mqtt.host, cfg.mqtt.port, keepalive=cfg.mqtt.keepalive_s)
+        probe.client.connect(host, port, keepalive=cfg.mqtt.keepalive_s)
     except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
         return [Check("broker", False, f"{where}: {exc}")]
     probe.client.loop_start()

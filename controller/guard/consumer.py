@@ -19,6 +19,7 @@ import paho.mqtt.client as mqtt
 import structlog
 from paho.mqtt.enums import MQTTErrorCode
 
+from controller import mqttclient
 from controller.guard.guard_config import GuardConfig
 from controller.mqttclient import connect_kwargs, make_client, read_buffered
 from controller.protocol.messages import MAX_PAYLOAD_BYTES, Topics
@@ -85,8 +86,7 @@ class GuardMqtt:
         """Connect in the background; paho retries until the broker answers."""
         kwargs = connect_kwargs(self.cfg.mqtt, persistent=True, session_expiry_s=SESSION_EXPIRY_S,
                                 receive_maximum=RECEIVE_MAXIMUM)
-        self.client.connect_async(self.cfg.mqtt.host, self.cfg.mqtt.port, **kwargs)
-        self.client.loop_start()
+        mqttclient.start(self.client, **kwargs)
 
     def stop(self, timeout: float = 1.0) -> None:
         """Say offline (retained; the will is not sent on a clean disconnect) and leave."""
@@ -117,8 +117,10 @@ class GuardMqtt:
         try:
             if reason_code.is_failure:
                 log.error("mqtt_connect_refused", reason=str(reason_code))
+                mqttclient.fail_over(client)
                 return
-            log.info("mqtt_connected", host=self.cfg.mqtt.host, port=self.cfg.mqtt.port,
+            host, port = mqttclient.current_endpoint(client)
+            log.info("mqtt_connected", broker=f"{host}:{port}",
                      session_present=bool(getattr(flags, "session_present", False)),
                      client_id=self.client_id)
             client.publish(self.topics.guard_availability(self.cfg.guard.id), b"online", qos=1,
@@ -129,18 +131,21 @@ class GuardMqtt:
         except Exception:
             log.exception("mqtt_on_connect_failed")
 
-    def _on_disconnect(self, _client: Any, _userdata: Any, _flags: Any, reason_code: Any,
+    def _on_disconnect(self, client: Any, _userdata: Any, _flags: Any, reason_code: Any,
                        _properties: Any) -> None:
         try:
             self.connected = False
+            mqttclient.fail_over(client)
             log.warning("mqtt_disconnected", reason=str(reason_code))
             self._on_status(False)
         except Exception:
             log.exception("mqtt_on_disconnect_failed")
 
-    def _on_connect_fail(self, _client: Any, _userdata: Any) -> None:
+    def _on_connect_fail(self, client: Any, _userdata: Any) -> None:
         with contextlib.suppress(Exception):  # never kill paho's thread
-            log.warning("mqtt_connect_failed", host=self.cfg.mqtt.host, port=self.cfg.mqtt.port)
+            host, port = mqttclient.current_endpoint(client)
+            log.warning("mqtt_connect_failed", broker=f"{host}:{port}")
+            mqttclient.fail_over(client)
 
     def _on_message(self, client: Any, _userdata: Any, message: Any) -> None:
         try:

@@ -20,6 +20,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
+from controller import mqttclient
 from controller.mqttclient import (
     connect_kwargs,
     loop_thread_alive,
@@ -77,9 +78,8 @@ class MqttLink:
     # ------------------------------------------------------------ lifecycle
 
     def start(self) -> None:
-        """Connect in the background; paho retries with backoff until it works."""
-        self.client.connect_async(self.cfg.host, self.cfg.port, **connect_kwargs(self.cfg))
-        self.client.loop_start()
+        """Connect in the background; paho retries with backoff, over every `[mqtt] hosts`."""
+        mqttclient.start(self.client, **connect_kwargs(self.cfg))
 
     def stop(self) -> None:
         """Say `offline` ourselves (the will is only sent on a crash), then disconnect."""
@@ -139,7 +139,9 @@ class MqttLink:
                     _properties: Properties | None) -> None:
         try:
             if reason_code.is_failure:
-                log.error("mqtt_connect_refused", reason=str(reason_code), host=self.cfg.host)
+                log.error("mqtt_connect_refused", reason=str(reason_code),
+                          broker=self._broker())
+                mqttclient.fail_over(client)
                 return
             self.connected = True
             self.connects += 1
@@ -149,20 +151,28 @@ class MqttLink:
                 # retain=true is recognised (and ignored) even when delivered live
                 opts: Any = (SubscribeOptions(qos=1, retainAsPublished=True) if self.v5 else 1)
                 client.subscribe([(t, opts) for t in self.subscriptions])
-            log.info("mqtt_connected", host=self.cfg.host, port=self.cfg.port,
-                     connects=self.connects)
+            log.info("mqtt_connected", broker=self._broker(), connects=self.connects)
             self._on_connected_cb()
         except Exception:  # an exception here would kill paho's thread for good
             log.exception("mqtt_on_connect_failed")
 
-    def _on_connect_fail(self, _client: Any, _userdata: Any) -> None:
-        log.warning("mqtt_connect_failed", host=self.cfg.host, port=self.cfg.port)
+    def _broker(self) -> str:
+        host, port = mqttclient.current_endpoint(self.client)
+        return f"{host}:{port}"
 
-    def _on_disconnect(self, _client: Any, _userdata: Any, _flags: Any, reason_code: ReasonCode,
+    def _on_connect_fail(self, client: Any, _userdata: Any) -> None:
+        try:
+            log.warning("mqtt_connect_failed", broker=self._broker())
+            mqttclient.fail_over(client)
+        except Exception:  # an exception here would kill paho's thread for good
+            log.exception("mqtt_on_connect_fail_failed")
+
+    def _on_disconnect(self, client: Any, _userdata: Any, _flags: Any, reason_code: ReasonCode,
                        _properties: Properties | None) -> None:
         try:
             was = self.connected
             self.connected = False
+            mqttclient.fail_over(client)
             # keep _inflight: paho re-sends its unacknowledged messages with the same mids
             if was:
                 log.warning("mqtt_disconnected", reason=str(reason_code))
