@@ -39,6 +39,8 @@ class Probe:
         self.client.on_message = self._on_message
         self.host, self.port = host, port
         self.connected = threading.Event()
+        self.subscribed = threading.Event()
+        self.client.on_subscribe = lambda *_a: self.subscribed.set()
 
     def _on_connect(self, client: Any, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
         if not rc.is_failure:
@@ -63,7 +65,7 @@ class Probe:
                             clean_start=not self.persistent, properties=props)
         self.client.loop_start()
         assert self.connected.wait(timeout), "probe could not connect"
-        time.sleep(0.1)  # let the SUBACK land
+        assert self.subscribed.wait(timeout), "probe got no SUBACK"
         return self
 
     def stop(self) -> None:
