@@ -28,7 +28,7 @@ USERS = {"alice": ("alice-pw", "guard"), "root": ("root-pw", "admin")}
 
 @cache
 def password_hash(password: str) -> str:
-    return PasswordHasher(time_cost=1, memory_cost=8192).hash(password)
+    return PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1).hash(password)
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, what: str = "condition",
