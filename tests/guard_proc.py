@@ -105,8 +105,8 @@ class GuardProc:
             if self.proc is not None and self.proc.poll() is not None:
                 raise RuntimeError(f"guard exited {self.proc.returncode}:\n{self.log_text()}")
             try:
-                return bool(httpx.get(self.url + "/healthz", timeout=1).json()["broker"]
-                            ["connected"])
+                # without login /healthz says only up or down ("ok": broker and store fine)
+                return httpx.get(self.url + "/healthz", timeout=1).json()["status"] == "ok"
             except (httpx.HTTPError, ValueError, KeyError):
                 return False
         wait_for(ready, timeout, "guard ready")
