@@ -75,6 +75,7 @@ class GuardSecurityCfg(Section):
     max_unknown_offices: int = Field(1000, ge=0, le=100_000)
     http_header_timeout_s: float = Field(10, ge=1, le=300)
     http_max_connections: int = Field(512, ge=8, le=100_000)
+    http_max_connections_per_client: int = Field(64, ge=4, le=100_000)
     trust_forwarded_for: bool = False
 
     @model_validator(mode="after")

@@ -93,7 +93,8 @@ def main(args: argparse.Namespace, extra_routes: RouteHook | None = None) -> int
         access_log=False, lifespan="on", timeout_graceful_shutdown=1,
         ssl_certfile=cfg.guard.tls_cert, ssl_keyfile=cfg.guard.tls_key,
         server_header=False, **server_options(cfg.security.http_header_timeout_s,
-                                              cfg.security.http_max_connections)))
+                                              cfg.security.http_max_connections,
+                                              cfg.security.http_max_connections_per_client)))
 
     async def serve() -> bool:
         task = asyncio.create_task(server.serve())

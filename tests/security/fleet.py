@@ -39,7 +39,8 @@ PASSWORDS = {"anna": ("anna-pw-1", "guard"), "root": ("root-pw-1", "admin"),
 TOKEN = "osk_" + "t" * 43  # the monitoring script's API token (guard role, via anna)
 LOCKOUT_ATTEMPTS = 5
 HEADER_TIMEOUT_S = 1.5
-MAX_CONNECTIONS = 48
+MAX_CONNECTIONS = 160
+MAX_PER_CLIENT = 64
 OFFICE_RATE, OFFICE_BURST = 50, 300
 
 
@@ -73,6 +74,12 @@ class Stack:
             res = http.get(path, params=params)
             assert res.status_code == 200, (path, res.status_code, res.text)
             return res.json()
+
+    def get_admin(self, path: str) -> Any:
+        """GET as the admin user (HTTP Basic; the station caches a verified password 60 s)."""
+        res = httpx.get(self.url + path, auth=("root", PASSWORDS["root"][0]), timeout=10)
+        assert res.status_code == 200, (path, res.status_code, res.text)
+        return res.json()
 
     def office(self, user: str) -> Client:
         """An MQTT connection with this account's real certificate and password."""
@@ -175,6 +182,7 @@ def start(work: Path) -> tuple[Stack, Path]:
         "OFFICESEC_SECURITY__LOCKOUT_ATTEMPTS": str(LOCKOUT_ATTEMPTS),
         "OFFICESEC_SECURITY__HTTP_HEADER_TIMEOUT_S": str(HEADER_TIMEOUT_S),
         "OFFICESEC_SECURITY__HTTP_MAX_CONNECTIONS": str(MAX_CONNECTIONS),
+        "OFFICESEC_SECURITY__HTTP_MAX_CONNECTIONS_PER_CLIENT": str(MAX_PER_CLIENT),
         "OFFICESEC_SECURITY__OFFICE_RATE": str(OFFICE_RATE),
         "OFFICESEC_SECURITY__OFFICE_BURST": str(OFFICE_BURST),
         "OFFICESEC_SECURITY__SSE_PER_SESSION": "2",
