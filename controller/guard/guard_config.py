@@ -116,7 +116,8 @@ class UserCfg(Section):
     """
 
     name: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._@-]{1,64}$")]
-    password_hash: str
+    # the JSON Schema gets the pattern; the validator below gives the helpful message
+    password_hash: str = Field(json_schema_extra={"pattern": r"^\$argon2id\$"})
     role: Literal["viewer", "guard", "admin"] = "guard"
 
     @model_validator(mode="after")

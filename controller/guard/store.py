@@ -17,8 +17,8 @@ from typing import Any
 
 from controller.errors import StoreError
 from controller.guard.schema import SCHEMA
-from controller.private_files import private_sqlite
 from controller.protocol.messages import Event, format_ts
+from controller.settings import private_sqlite
 
 ALARM_RANK = {"active": 0, "acknowledged": 1, "resolved": 2}
 ALARM_COLUMNS = (

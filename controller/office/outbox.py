@@ -27,7 +27,7 @@ from typing import Any
 
 import structlog
 
-from controller.private_files import private_sqlite
+from controller.settings import private_sqlite
 
 log = structlog.get_logger("outbox")
 

@@ -240,7 +240,7 @@ def test_unknown_office_ids_do_not_create_unbounded_state() -> None:
 
 
 def test_the_flood_budget_is_per_office_and_alarms_have_their_own() -> None:
-    ingest = _ingest(ROSTER + [{"id": "o-02"}], office_rate=1, office_burst=10,
+    ingest = _ingest([*ROSTER, {"id": "o-02"}], office_rate=1, office_burst=10,
                      alarm_rate=1, alarm_burst=5)
     for _ in range(100):
         ingest.handle(T.state("o-01"), b"{}", 0.0, 0.0, [])
