@@ -12,12 +12,14 @@ from __future__ import annotations
 import argparse
 import getpass
 import hashlib
+import re
 import secrets
 import sys
 
 from argon2 import PasswordHasher
 
 MIN_LENGTH = 8
+NAME = re.compile(r"[A-Za-z0-9._@-]{1,64}")
 TOKEN_PREFIX = "osk_"  # noqa: S105 - the marker web/auth.py looks for, not a secret
 
 
@@ -44,6 +46,10 @@ def api_token(args: argparse.Namespace) -> int:
     file); the config keeps only its SHA-256, in an `[[api_tokens]]` entry.
     Tokens carry 256 random bits, so a fast hash is as safe as argon2 here.
     """
+    for key, value in (("--user", args.user), ("--name", args.name)):
+        if not NAME.fullmatch(value):
+            print(f"{key}: 1-64 characters of A-Z, a-z, 0-9 and . _ @ -", file=sys.stderr)
+            return 1
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     digest = hashlib.sha256(token.encode()).hexdigest()
     print(f"token (shown once; the script sends 'Authorization: Bearer TOKEN'):\n{token}\n")
