@@ -13,12 +13,12 @@ import sqlite3
 import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from controller.errors import StoreError
 from controller.guard.schema import SCHEMA
 from controller.protocol.messages import Event, format_ts
+from controller.settings import private_sqlite
 
 ALARM_RANK = {"active": 0, "acknowledged": 1, "resolved": 2}
 ALARM_COLUMNS = (
@@ -44,8 +44,7 @@ class Store:
     def __init__(self, path: str) -> None:
         """Open (creating if needed) the database in WAL mode."""
         try:
-            if path != ":memory:":
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            private_sqlite(path)  # 0600 whatever the umask (alarm history, sessions)
             self.db = sqlite3.connect(path, check_same_thread=False, isolation_level="DEFERRED")
             self.db.row_factory = sqlite3.Row
             self.db.execute("PRAGMA journal_mode=WAL")

@@ -1,18 +1,21 @@
 """The JSON API (contract section 5): read the picture, act on alarms and offices, stream.
 
-Every route needs a user (session cookie, or HTTP Basic for scripts); POSTs
-from a browser session need the CSRF token, Basic-authenticated ones do not
-(no ambient credentials to abuse). Bad input gets a 4xx with
-`{"error": "..."}`; nothing a client sends can crash the station.
+Every route needs a user (session cookie; for scripts an API token or HTTP
+Basic); writes from a browser session need the CSRF token, and cross-site
+writes are refused whatever the authentication (see security.py). The
+`viewer` role reads only. Bad input gets a 4xx with `{"error": "..."}`;
+nothing a client sends can crash the station.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import csv
 import io
 import json
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, get_args
 
@@ -22,13 +25,21 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from controller.guard.actions import Result, ResultKind
+from controller.guard.web.access import (
+    BadRequestError,
+    Handler,
+    api,
+    authenticate,
+    dumps,
+    error,
+    safe_json,
+)
 from controller.guard.web.auth import (
-    LockedOut,
+    Auth,
     User,
     basic_credentials,
-    check_csrf,
+    bearer_token,
     csrf_token,
-    current_user,
 )
 from controller.guard.web.openapi import OPENAPI
 from controller.protocol.messages import OFFICE_ID_PATTERN, EventType, format_ts
@@ -36,19 +47,9 @@ from controller.protocol.messages import OFFICE_ID_PATTERN, EventType, format_ts
 if TYPE_CHECKING:
     from controller.guard.service import GuardService
 
-Handler = Callable[[Request, User], Awaitable[Response]]
 EVENT_TYPES = frozenset(get_args(EventType))
 MAX_LIMIT = 10_000
 SSE_PING_S = 15
-
-
-class BadRequestError(Exception):
-    """Client error; the message goes back in the JSON body."""
-
-
-def error(status: int, message: str, **extra: Any) -> JSONResponse:
-    """A JSON error answer."""
-    return JSONResponse({"error": message, **extra}, status_code=status)
 
 
 def svc(request: Request) -> GuardService:
@@ -56,40 +57,6 @@ def svc(request: Request) -> GuardService:
     service: GuardService = request.app.state.service
     return service
 
-
-def api(handler: Handler, *, write: bool = False, admin: bool = False
-        ) -> Callable[[Request], Awaitable[Response]]:
-    """Authenticate (session or Basic), check CSRF on session POSTs, roles, and 400s."""
-
-    async def endpoint(request: Request) -> Response:  # noqa: PLR0911
-        basic = basic_credentials(request)
-        if basic is not None:
-            try:
-                user = await request.app.state.auth.verify(basic[0], basic[1], "basic")
-            except LockedOut as exc:
-                return error(429, "too many failed logins; try again later",
-                             retry_after_s=round(exc.retry_after))
-            if user is None:
-                return JSONResponse({"error": "wrong user name or password"}, status_code=401,
-                                    headers={"WWW-Authenticate": 'Basic realm="officesec"'})
-            request.state.user = user
-        else:
-            user = current_user(request)
-            if user is None:
-                return JSONResponse({"error": "not logged in"}, status_code=401,
-                                    headers={"WWW-Authenticate": 'Basic realm="officesec"'})
-            if write and not await check_csrf(request):
-                return error(403, "CSRF token missing or invalid (send X-CSRF-Token)")
-        if admin and user.role != "admin":
-            return error(403, "this action needs the admin role")
-        try:
-            return await handler(request, user)
-        except BadRequestError as exc:
-            return error(400, str(exc))
-
-    endpoint.__name__ = handler.__name__
-    endpoint.__doc__ = handler.__doc__
-    return endpoint
 
 
 # ----------------------------------------------------------------- parsing
@@ -159,8 +126,20 @@ async def _json_body(request: Request) -> dict[str, Any]:
 
 
 async def healthz(request: Request) -> Response:
-    """Broker and store status; no login needed (for monitoring)."""
-    return JSONResponse(svc(request).health())
+    """Up or down without login (for monitoring); the details for a logged-in caller."""
+    health = svc(request).health()
+    user = await authenticate(request) if (basic_credentials(request) or bearer_token(request)
+                                           or request.cookies) else None
+    if not isinstance(user, User):
+        return JSONResponse({"status": health["status"]})
+    health["security"] = svc(request).ingest.security.summary()["counts"]
+    health["logins_verified"] = request.app.state.auth.verified
+    return safe_json(health)
+
+
+async def security(request: Request, _user: User) -> Response:
+    """Security events: alarm updates for another office's alarm, floods, unknown ids."""
+    return safe_json(svc(request).ingest.security.summary())
 
 
 async def me(request: Request, user: User) -> Response:
@@ -170,7 +149,7 @@ async def me(request: Request, user: User) -> Response:
 
 async def offices(request: Request, _user: User) -> Response:
     """Every known or expected office."""
-    return JSONResponse(svc(request).offices())
+    return safe_json(svc(request).offices())
 
 
 async def alarms(request: Request, _user: User) -> Response:
@@ -178,7 +157,7 @@ async def alarms(request: Request, _user: User) -> Response:
     flag = request.query_params.get("open", "false").lower()
     if flag not in ("true", "false", "1", "0", "yes", "no"):
         raise BadRequestError("open: must be true or false")
-    return JSONResponse(svc(request).store.alarms(open_only=flag in ("true", "1", "yes")))
+    return safe_json(svc(request).store.alarms(open_only=flag in ("true", "1", "yes")))
 
 
 async def events(request: Request, _user: User) -> Response:
@@ -204,7 +183,8 @@ async def events_csv(request: Request, _user: User) -> Response:
 
 
 def _csv_safe(value: Any) -> Any:
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
+    """A cell a spreadsheet would run as a formula gets a leading apostrophe (OWASP)."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r", "\n"):
         return "'" + value
     return value
 
@@ -269,17 +249,51 @@ async def audit(request: Request, _user: User) -> Response:
     return JSONResponse(svc(request).store.audit_log())
 
 
-async def stream(request: Request, _user: User) -> Response:
-    """Server-sent events: a snapshot first, then every change, live."""
+async def stream(request: Request, user: User) -> Response:
+    """Server-sent events: a snapshot first, then every change, live.
+
+    At most `[security] sse_per_session` streams per session (or per script
+    user); an open stream keeps its session alive, and ends when the session does.
+    """
     service = svc(request)
+    auth: Auth = request.app.state.auth
+    streams: dict[str, int] = request.app.state.sse_streams
+    key = user.session or f"{user.via}:{user.name}"
+    if streams.get(key, 0) >= service.cfg.security.sse_per_session:
+        return error(429, "too many open streams for this session; close another tab first")
     hub = service.hub
     sub = hub.subscribe()
     snapshot = {"id": str(hub.last_id),
-                "data": json.dumps({"kind": "snapshot",
-                                    "data": {"offices": service.offices(),
-                                             "alarms": service.store.alarms(open_only=True)}},
-                                   separators=(",", ":"), default=str)}
-    return EventSourceResponse(hub.stream(sub, [snapshot]), ping=SSE_PING_S, send_timeout=10,
+                "data": dumps({"kind": "snapshot",
+                               "data": {"offices": service.offices(),
+                                        "alarms": service.store.alarms(open_only=True)}})}
+    streams[key] = streams.get(key, 0) + 1
+
+    async def keep_session() -> None:
+        every = max(1.0, min(60.0, service.cfg.security.session_idle_s / 3))
+        while user.session is not None:
+            await asyncio.sleep(every)
+            if not auth.sessions.touch(user.session, auth.fingerprints):
+                # logged out elsewhere, or the password changed: the stream ends
+                hub.unsubscribe(sub)
+                with contextlib.suppress(asyncio.QueueFull):
+                    sub.queue.put_nowait(None)
+                return
+
+    async def events() -> AsyncIterator[dict[str, str]]:
+        keeper = asyncio.create_task(keep_session())
+        try:
+            async for msg in hub.stream(sub, [snapshot]):
+                yield msg
+        finally:
+            keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keeper
+            streams[key] -= 1
+            if streams[key] <= 0:
+                streams.pop(key, None)
+
+    return EventSourceResponse(events(), ping=SSE_PING_S, send_timeout=10,
                                headers={"Cache-Control": "no-store"})
 
 
@@ -294,6 +308,7 @@ routes = [
     Route("/api/me", api(me), methods=["GET"]),
     Route("/api/offices", api(offices), methods=["GET"]),
     Route("/api/alarms", api(alarms), methods=["GET"]),
+    Route("/api/security", api(security), methods=["GET"]),
     Route("/api/events", api(events), methods=["GET"]),
     Route("/api/events.csv", api(events_csv), methods=["GET"]),
     Route("/api/alarms/{alarm_id}/ack", api(ack, write=True), methods=["POST"]),
