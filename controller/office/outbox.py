@@ -27,11 +27,8 @@ from typing import Any
 
 import structlog
 
-<<<<<<< HEAD
 from controller.protocol.names import MAX_RESEND
-=======
 from controller.settings import private_sqlite
->>>>>>> security
 
 log = structlog.get_logger("outbox")
 
