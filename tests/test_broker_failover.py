@@ -108,6 +108,11 @@ def test_nats_cluster_kill_the_node_everyone_uses_and_no_alarm_is_lost(tmp_path:
             daemon.start()
         wait_for(lambda: all(guard.office(o)["availability"] == "online" for o in ids),
                  timeout=60, what="offices online at the guard")
+        # the guard's event subscription works end to end (JetStream creates its durable
+        # consumer on the first subscribe; the first deliveries can take seconds)
+        wait_for(lambda: all(guard.get("/api/events", office=o, type="controller_started")
+                             for o in ids), timeout=60, interval=0.2,
+                 what="every office's controller_started at the guard")
         assert cluster.connections(0) >= 4  # everybody starts on the first node of the list
 
         def press_all(rounds: int) -> None:
@@ -125,7 +130,7 @@ def test_nats_cluster_kill_the_node_everyone_uses_and_no_alarm_is_lost(tmp_path:
             rows = guard.get("/api/events", office=office, limit=10000)
             return {r["id"] for r in rows if r["type"] in PRESS_TYPES}
 
-        wait_for(lambda: all(len(stored(o)) == 5 for o in ids), timeout=30,
+        wait_for(lambda: all(len(stored(o)) == 5 for o in ids), timeout=60, interval=0.2,
                  what="the first presses at the guard")
         cluster.wait_healthy()
         cluster.kill(0)
