@@ -13,6 +13,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from controller.office.alarm_codec import alarm_payload, decode_alarm, encode_al
 from controller.office.board import Board
 from controller.office.clock import Clock
 from controller.office.command_gate import CommandGate, RateLimit
+from controller.office.gpio_persist import persistence_warning
 from controller.office.machine import (
     AlarmChanged,
     AlarmRecord,
@@ -31,8 +33,10 @@ from controller.office.machine import (
     Edge,
     Effect,
     Emit,
+    LineChanged,
     Machine,
     NeighborAlarm,
+    NeighborsResync,
     SetOutput,
     Started,
     Tick,
@@ -76,11 +80,13 @@ class Daemon:
         self.q: queue.Queue[tuple[Any, ...]] = queue.Queue()
         self.outbox = outbox
         self.board = board
-        board.bind(self._on_edge, self._on_outputs)
+        board.bind(self._on_edge, self._on_outputs, self._on_line)
         self.machine = Machine(release_s=cfg.door.release_s, held_open_s=cfg.door.held_open_s,
                                line_fault_s=cfg.alarm.line_fault_s,
                                has_contact=cfg.hardware.door_pin is not None,
-                               allow_remote_release=cfg.security.allow_remote_release)
+                               allow_remote_release=cfg.security.allow_remote_release,
+                               release_on_fire=cfg.fire.release_on_fire,
+                               walk_test_s=cfg.alarm.walk_test_days * 86400)
         key = (load_public_key(Path(cfg.security.guard_public_key))
                if cfg.security.guard_public_key else None)
         self.gate = CommandGate(self.office, key, cfg.security.command_window_s, self.outbox)
@@ -107,18 +113,24 @@ class Daemon:
         `pump()` (tests with a fake clock).
         """
         self.outbox.open()
+        if self.cfg.hardware.pin_factory == "lgpio":
+            warning = persistence_warning()
+            if warning is not None:  # issue 16.1: a killed daemon would leave the strike on
+                log.warning("gpio_outputs_persist", detail=warning)
         self.board.start()
-        alarm = decode_alarm(self.outbox.meta.get("alarm"))
-        lockdown = self.outbox.meta.get("lockdown") == "1"
+        meta = self.outbox.meta
+        alarm = decode_alarm(meta.get("alarm"))
+        lockdown = meta.get("lockdown") == "1"
         if self.outbox.void is not None:
             # an unclean stop: tell the guard which seq numbers will never be filled
             log.warning("seq_void_after_crash", void_from=self.outbox.void[0],
                         void_to=self.outbox.void[1])
         now = self.clock.monotonic()
-        self._execute(self.machine.handle(Started(now, self.clock.wall(), self.board.levels(),
-                                                  alarm,
-                                                  lockdown, str(new_id()),
-                                                  self.outbox.void)))
+        self._execute(self.machine.handle(Started(
+            now, self.clock.wall(), self.board.levels(), alarm, lockdown, str(new_id()),
+            self.outbox.void, panic_was_active=meta.get("panic_active") == "1",
+            last_walk_test=_parse_wall(meta.get("last_walk_test")),
+            line=self.board.line_condition)))  # type: ignore[arg-type]
         self.link.start()
         if thread:
             self.thread = threading.Thread(target=self._logic, name="logic", daemon=True)
@@ -139,15 +151,20 @@ class Daemon:
 
     def healthy(self) -> bool:
         """Logic thread looping, outbox writer alive, paho's loop alive (watchdog)."""
+        line = self.board.line
         return (self.thread is not None and self.thread.is_alive()
                 and time.monotonic() - self.loop_beat < WATCHDOG_STALE_S
-                and self.outbox.alive and self.link.loop_alive)
+                and self.outbox.alive and self.link.loop_alive
+                and (line is None or line.alive))
 
     # --------------------------------------------------- foreign threads
 
     def _on_edge(self, name: str, active: bool, at: float) -> None:
         self.q.put(("edge", Edge(name, active, at, self.clock.wall(),  # type: ignore[arg-type]
                                  str(new_id()))))
+
+    def _on_line(self, condition: str, _at: float) -> None:
+        self.q.put(("line", condition))
 
     def _on_outputs(self, outputs: dict[str, bool]) -> None:
         if self.board.is_mock:
@@ -247,7 +264,11 @@ class Daemon:
             self._command(item[1], item[2], now)
         elif kind == "neighbor":
             self._execute(self.machine.handle(NeighborAlarm(item[1], item[2], now, wall)))
+        elif kind == "line":
+            self._execute(self.machine.handle(LineChanged(item[1], now, wall)))
         elif kind == "connected":
+            # the retained alarms come again now; a neighbour resolved meanwhile does not
+            self._execute(self.machine.handle(NeighborsResync(now, wall)))
             self._replay()
         elif kind == "disconnected":
             self.online = False
@@ -300,17 +321,31 @@ class Daemon:
                     self._alarm_changed(fx.alarm)
             except Exception:  # one failed effect must not skip the others
                 log.exception("effect_failed", effect=type(fx).__name__)
-        if self.outbox.meta.get("lockdown", "0") != ("1" if self.machine.lockdown else "0"):
-            self.outbox.set_meta("lockdown", "1" if self.machine.lockdown else "0")
+        self._persist()
         self._publish_state(force=False)
+
+    def _persist(self) -> None:
+        """What a restart must know: lockdown, an already active panic input, the walk test."""
+        m, meta = self.machine, self.outbox.meta
+        walk = m.last_walk_test.isoformat() if m.last_walk_test else ""
+        for key, value in (("lockdown", "1" if m.lockdown else "0"),
+                           ("panic_active", "1" if m.panic_active else "0"),
+                           ("last_walk_test", walk)):
+            if meta.get(key, "0" if key != "last_walk_test" else "") != value:
+                self.outbox.set_meta(key, value)
 
     def _emit(self, fx: Emit) -> None:
         seq = self.outbox.next_seq()
         event = Event(id=new_id(), office=self.office, seq=seq, ts=fx.wall, type=fx.type,
                       test=fx.test, **fx.fields)
         payload = event.to_bytes()
-        self.outbox.add(seq, str(event.id), fx.type, payload,
-                        is_alarm=fx.type in ALARM_EVENT_TYPES)
+        is_alarm = fx.type in ALARM_EVENT_TYPES
+        self.outbox.add(seq, str(event.id), fx.type, payload, is_alarm=is_alarm)
+        if is_alarm and not (self.online and self.link.connected):
+            # nothing can carry it now: the disk is its only trace, so it must be there
+            # before anything else happens - a power cut must not lose a press (issue 16.8)
+            committed = self.outbox.commit_now()
+            log.info("alarm_committed_sync", type=fx.type, seq=seq, committed=committed)
         if self.online:
             self.link.publish_event(str(event.id), self.topics.event(self.office), payload)
             if fx.type in ALARM_EVENT_TYPES:
@@ -388,3 +423,14 @@ class Daemon:
                       outbox_pending=self.outbox.pending_count,
                       heartbeat_s=self.cfg.alarm.heartbeat_s, location=self.location, **snap)
         self.link.publish(self.topics.state(self.office), state.to_bytes(), retain=True)
+
+
+def _parse_wall(text: str | None) -> datetime | None:
+    """A persisted wall time, or None when absent or unreadable."""
+    if not text:
+        return None
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return value if value.tzinfo is not None else None
