@@ -90,7 +90,7 @@ def test_cut_wire_is_in_the_state_at_once_and_a_restart_is_no_new_press(office: 
 
 def test_a_press_held_through_a_restart_that_began_after_the_stop_still_counts(
         office: Office) -> None:
-    daemon, link, _ = office.start()
+    office.start()
     office.stop()
     _daemon, link, _ = office.start(sim_start={"panic": True})  # pressed while it was down
     assert len(link.events("panic")) == 1
@@ -127,7 +127,7 @@ def test_neighbour_resolved_while_offline_turns_the_led_off_after_reconnect(
 
 def test_an_alarm_that_cannot_be_published_is_on_disk_before_the_daemon_goes_on(
         office: Office) -> None:
-    daemon, link, factory = office.start(connect=False)  # broker unreachable
+    daemon, _link, factory = office.start(connect=False)  # broker unreachable
     assert daemon.outbox.flush(5.0)
     daemon.outbox.before_commit = lambda: time.sleep(0.5)  # a stalling SD card
     factory.pin(PANIC).drive_high()
