@@ -13,7 +13,6 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ from controller.office.alarm_codec import alarm_payload, decode_alarm, encode_al
 from controller.office.board import Board
 from controller.office.clock import Clock
 from controller.office.command_gate import CommandGate, RateLimit
+from controller.office.daemon_delivery import Delivery, parse_wall
 from controller.office.gpio_persist import persistence_warning
 from controller.office.machine import (
     AlarmChanged,
@@ -60,11 +60,10 @@ log = structlog.get_logger("daemon")
 
 STOP_TIMEOUT_S = 1.5  # SIGTERM to exit must stay under 2 s (issue 2)
 LOOP_MAX_SLEEP_S = 1.0  # the logic loop turns at least this often, for the watchdog
-REPLAY_CHUNK = 200  # events re-sent per logic-loop turn after a reconnect
 WATCHDOG_STALE_S = 5.0  # the logic thread must have looped this recently to pet the dog
 
 
-class Daemon:
+class Daemon(Delivery):
     """One office: build with a config, `start()`, then `stop()`."""
 
     def __init__(self, cfg: OfficeConfig, *, board: Board, link: Link, outbox: Outbox,
@@ -129,7 +128,7 @@ class Daemon:
         self._execute(self.machine.handle(Started(
             now, self.clock.wall(), self.board.levels(), alarm, lockdown, str(new_id()),
             self.outbox.void, panic_was_active=meta.get("panic_active") == "1",
-            last_walk_test=_parse_wall(meta.get("last_walk_test")),
+            last_walk_test=parse_wall(meta.get("last_walk_test")),
             line=self.board.line_condition)))  # type: ignore[arg-type]
         self.link.start()
         if thread:
@@ -298,13 +297,6 @@ class Daemon:
             cmd.cmd, cmd.by, cmd.nonce, now, wall,
             None if cmd.alarm_id is None else str(cmd.alarm_id), str(new_id()))))
 
-    def _resend(self, from_seq: int, to_seq: int) -> None:
-        rows = self.outbox.stored_range(from_seq, to_seq)
-        topic = self.topics.event(self.office)
-        for _seq, payload in rows:
-            self.link.publish(topic, payload, retain=False)
-        log.info("resent", from_seq=from_seq, to_seq=to_seq, count=len(rows))
-
     # -------------------------------------------------------------- effects
 
     def _execute(self, effects: list[Effect]) -> None:
@@ -323,16 +315,6 @@ class Daemon:
                 log.exception("effect_failed", effect=type(fx).__name__)
         self._persist()
         self._publish_state(force=False)
-
-    def _persist(self) -> None:
-        """What a restart must know: lockdown, an already active panic input, the walk test."""
-        m, meta = self.machine, self.outbox.meta
-        walk = m.last_walk_test.isoformat() if m.last_walk_test else ""
-        for key, value in (("lockdown", "1" if m.lockdown else "0"),
-                           ("panic_active", "1" if m.panic_active else "0"),
-                           ("last_walk_test", walk)):
-            if meta.get(key, "0" if key != "last_walk_test" else "") != value:
-                self.outbox.set_meta(key, value)
 
     def _emit(self, fx: Emit) -> None:
         seq = self.outbox.next_seq()
@@ -360,44 +342,6 @@ class Daemon:
         self.link.publish(self.topics.alarm(self.office),
                           alarm_payload(alarm, self.office, self.location), retain=True)
 
-    def _replay(self) -> None:
-        """After (re)connecting: current alarm and state, then every pending event in order."""
-        self._alarm_changed(self.machine.alarm)
-        if self.board.is_mock:
-            self._on_outputs(dict(self.board.state))
-        self._announce()
-        self._backlog = self.outbox.pending()
-        self.online = True
-        self._publish_state(force=True)
-        if self._backlog:
-            log.info("outbox_replay", count=len(self._backlog), first_seq=self._backlog[0].seq)
-        self._replay_chunk()
-
-    def _replay_chunk(self) -> None:
-        """Re-send the next slice of the backlog, in seq order.
-
-        In slices, so that a panic pressed during a long replay is published at
-        once (ahead of older events) instead of waiting behind the whole backlog.
-        """
-        chunk, self._backlog = self._backlog[:REPLAY_CHUNK], self._backlog[REPLAY_CHUNK:]
-        if not self.online:
-            self._backlog = []
-            return
-        topic = self.topics.event(self.office)
-        for p in chunk:
-            self.link.publish_event(p.id, topic, p.payload)
-
-    def _announce(self) -> None:
-        """Home Assistant discovery: announce, or remove what an earlier run announced."""
-        messages = homeassistant.discovery_messages(self.cfg, self.topics)
-        if not messages and self.outbox.meta.get("ha_announced") == "1":
-            messages = homeassistant.removal_messages(self.cfg)
-        for topic, payload in messages:
-            self.link.publish(topic, payload, retain=True)
-        announced = "1" if self.cfg.homeassistant.discovery else "0"
-        if self.outbox.meta.get("ha_announced", "0") != announced:
-            self.outbox.set_meta("ha_announced", announced)
-
     def _check_storage(self) -> None:
         fault = self.outbox.fault
         if fault != self._storage_fault:
@@ -424,13 +368,3 @@ class Daemon:
                       heartbeat_s=self.cfg.alarm.heartbeat_s, location=self.location, **snap)
         self.link.publish(self.topics.state(self.office), state.to_bytes(), retain=True)
 
-
-def _parse_wall(text: str | None) -> datetime | None:
-    """A persisted wall time, or None when absent or unreadable."""
-    if not text:
-        return None
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    return value if value.tzinfo is not None else None
