@@ -150,6 +150,11 @@ class Outbox:
         self._ops.put(("stop", None))
         if self._thread is not None:
             self._thread.join(timeout)
+            if self._thread.is_alive():
+                # still inside a commit (a stalling disk): closing the connection under it
+                # would crash SQLite; the writer closes it itself when it gets to the stop
+                log.warning("outbox_close_deferred", path=self.path)
+                return
         if self._db is not None:
             self._db.close()
             self._db = None
@@ -274,7 +279,15 @@ class Outbox:
 
     # --------------------------------------------------------- writer thread
 
-    def _writer(self) -> None:  # noqa: PLR0912 - one loop, every failure path explicit
+    def _writer(self) -> None:
+        try:
+            self._write_loop()
+        finally:
+            db, self._db = self._db, None
+            if db is not None:
+                db.close()
+
+    def _write_loop(self) -> None:  # noqa: PLR0912 - one loop, every failure path explicit
         retry: list[tuple[str, Any]] = []
         last_prune = time.monotonic()
         while True:
