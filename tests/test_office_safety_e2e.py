@@ -128,7 +128,7 @@ daemon = build_daemon(cfg, factory=factory)
 daemon.start(thread=False)
 daemon.pump()
 assert daemon.outbox.flush(5.0)
-daemon.outbox.before_commit = lambda: time.sleep(5.0)  # the SD card stalls from now on
+daemon.outbox.before_commit = lambda: time.sleep(2.0)  # a slow SD card from now on
 factory.pin(cfg.hardware.panic_pin).drive_high()  # nc loop opens: the press
 daemon.pump()
 print("pressed", daemon.link.connected, flush=True)
