@@ -94,7 +94,8 @@ def resolve_open_alarms(stack: Stack, office: str) -> None:
             continue
         if alarm["state"] == "active":
             stack.api(f"/api/alarms/{alarm['alarm_id']}/ack", method="POST")
-        stack.api(f"/api/alarms/{alarm['alarm_id']}/resolve", method="POST")
+        stack.api(f"/api/alarms/{alarm['alarm_id']}/resolve", method="POST",
+                  body={"outcome": "handled"})
 
 
 def test_wrong_password_shows_an_error_and_no_session(browser: Any, stack: Stack):

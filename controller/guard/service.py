@@ -25,13 +25,14 @@ from controller.guard.commander import Commander
 from controller.guard.consumer import GuardMqtt
 from controller.guard.drills import SelfTester
 from controller.guard.escalation import Escalator
+from controller.guard.fault_texts import describe
 from controller.guard.guard_config import GuardConfig
 from controller.guard.hub import Hub
 from controller.guard.ingest import Ingest
 from controller.guard.model import LiveModel
 from controller.guard.repair import Repairer
 from controller.guard.store import Store
-from controller.protocol.messages import Topics
+from controller.protocol.messages import Event, Topics
 from controller.protocol.signing import load_private_key
 
 log = structlog.get_logger("officesec.guard.service")
@@ -69,6 +70,8 @@ class GuardService:
         esc_topic = self.topics.guard_escalation(cfg.guard.id)
         self.escalator = Escalator(cfg.escalation, self.store, self.hub,
                                    lambda payload: self.mqtt.publish(esc_topic, payload))
+        self.store.alarm_view = self._alarm_view
+        self.ingest.event_hooks.append(self._on_event)
         self.repairer = Repairer(self.store, self.model, self.commander, self.push_gaps,
                                  by=f"guard:{cfg.guard.id}")
         self.actions = Actions(self.store, self.hub, self.commander, self.model)
@@ -93,6 +96,17 @@ class GuardService:
         fault = os.environ.get(FAULT_ENV, "")
         self._fault_at = int(fault) if fault.isdigit() else 0
         self._last_prune = 0.0
+
+    def _alarm_view(self, alarm: dict[str, Any]) -> dict[str, Any]:
+        """Every alarm the API or the stream shows: stored fields plus the live ones."""
+        alarm = self.escalator.decorate(alarm)
+        alarm.update(describe(alarm))
+        return alarm
+
+    def _on_event(self, event: Event) -> None:
+        """After commit: an alarm's escalation clock starts when the station received it."""
+        if event.alarm_id is not None and event.type in ("panic", "panic_repeat"):
+            self.escalator.note(str(event.alarm_id), time.monotonic())
 
     def _restore(self) -> None:
         """Offices seen before a restart stay known; their gaps are still open."""
@@ -257,7 +271,7 @@ class GuardService:
         except Exception:
             log.exception("tick_stale_failed")
         for name, step in (("repair", lambda: self.repairer.tick(wall, mono)),
-                           ("escalation", lambda: self.escalator.tick(wall)),
+                           ("escalation", lambda: self.escalator.tick(wall, mono)),
                            ("retention", lambda: self._prune(wall))):
             try:
                 step()
