@@ -20,6 +20,7 @@ from typing import Any
 
 import structlog
 
+from controller.guard.ack_retry import AckResender
 from controller.guard.actions import Actions
 from controller.guard.commander import Commander
 from controller.guard.consumer import GuardMqtt
@@ -75,6 +76,8 @@ class GuardService:
         self.repairer = Repairer(self.store, self.model, self.commander, self.push_gaps,
                                  by=f"guard:{cfg.guard.id}")
         self.actions = Actions(self.store, self.hub, self.commander, self.model)
+        self.ack_resender = AckResender(self.store, self.model, self.commander, self.hub,
+                                        cfg.faults.ack_resend_s)
         self.selftest = SelfTester(cfg.selftest, self.commander, self.hub, self.model.online_ids,
                                    self.actions.resolve_for)
         self.users = {u.name: u for u in cfg.users}
@@ -272,6 +275,7 @@ class GuardService:
             log.exception("tick_stale_failed")
         for name, step in (("repair", lambda: self.repairer.tick(wall, mono)),
                            ("escalation", lambda: self.escalator.tick(wall, mono)),
+                           ("ack_resend", lambda: self.ack_resender.tick(mono)),
                            ("retention", lambda: self._prune(wall))):
             try:
                 step()
