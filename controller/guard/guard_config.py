@@ -108,7 +108,9 @@ class EscalationCfg(Section):
 
     @model_validator(mode="after")
     def _order(self) -> EscalationCfg:
-        problems = []
+        problems = _bad_urls("notify", self.notify)
+        for i, level in enumerate(self.levels):
+            problems += _bad_urls(f"levels.{i}.notify", level.notify)
         last, last_fault = self.after_s, self.fault_after_s
         for i, level in enumerate(self.levels):
             if level.after_s <= last:
@@ -121,6 +123,17 @@ class EscalationCfg(Section):
             last, last_fault = level.after_s, fault_after
         raise_problems(problems)
         return self
+
+
+def _bad_urls(key: str, urls: list[str]) -> list[str]:
+    """Every URL Apprise does not understand, named by its key (never printed: secrets)."""
+    if not urls:
+        return []
+    import apprise  # noqa: PLC0415 - only needed when notifications are configured
+
+    return [f"{key}.{i}: Apprise does not understand this URL (scheme "
+            f"{url.split('://', 1)[0]!r}); see https://github.com/caronc/apprise/wiki"
+            for i, url in enumerate(urls) if not apprise.Apprise().add(url)]
 
 
 class FaultsCfg(Section):

@@ -12,6 +12,7 @@ import csv
 import io
 from typing import Any
 
+from prometheus_client.exposition import choose_encoder
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -147,7 +148,14 @@ async def resolve(request: Request, user: User) -> Response:
                                                      note.strip()))
 
 
+async def metrics(request: Request, _user: User) -> Response:
+    """Prometheus text format (or OpenMetrics when the scraper asks for it)."""
+    encoder, content_type = choose_encoder(request.headers.get("accept", ""))
+    return Response(encoder(svc(request).metrics.registry), media_type=content_type)
+
+
 routes = [
+    Route("/metrics", api(metrics), methods=["GET"]),
     Route("/api/alarms", api(alarms), methods=["GET"]),
     Route("/api/alarms.csv", api(alarms_csv), methods=["GET"]),
     Route("/api/alarms/{alarm_id}", api(one_alarm), methods=["GET"]),
