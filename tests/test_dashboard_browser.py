@@ -90,8 +90,8 @@ def screen(browser: Any, stack: Stack, user: str, **ctx: Any) -> Any:
 
 def resolve_open_alarms(stack: Stack, office: str) -> None:
     for alarm in stack.api("/api/alarms?open=true"):
-        if alarm["office"] != office:
-            continue
+        if alarm["office"] != office or alarm.get("kind") == "fault":
+            continue  # fault alarms close by themselves once acknowledged and cleared
         if alarm["state"] == "active":
             stack.api(f"/api/alarms/{alarm['alarm_id']}/ack", method="POST")
         stack.api(f"/api/alarms/{alarm['alarm_id']}/resolve", method="POST",
