@@ -11,16 +11,14 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from controller.protocol.messages import Event
-
-if TYPE_CHECKING:
-    from controller.guard.service import GuardService
 
 DELIVERY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0)
 
@@ -36,60 +34,70 @@ def office_state(office: dict[str, Any]) -> str:
     return "online" if office.get("online") else "unknown"
 
 
+@dataclass(frozen=True)
+class Sample:
+    """The numbers the service reports at scrape time."""
+
+    offices: list[dict[str, Any]]
+    open_alarms: dict[str, int]
+    ingest: dict[str, int]
+    loop_lag_s: float
+    notifications_delivered: int
+    notification_attempts: int
+    escalations: int
+    broker_connected: bool
+
+
 class _Live(Collector):
-    def __init__(self, service: GuardService) -> None:
-        self.service = service
+    def __init__(self, sample: Callable[[], Sample]) -> None:
+        self.sample = sample
 
     def collect(self) -> Iterable[Metric]:
-        svc = self.service
+        now = self.sample()
         offices = GaugeMetricFamily("officesec_offices", "Offices by state", labels=["state"])
         counts = dict.fromkeys(("online", "offline", "stale", "missing", "unknown"), 0)
-        for office in svc.model.snapshot(time.monotonic()):
+        for office in now.offices:
             counts[office_state(office)] += 1
         for state, n in counts.items():
             offices.add_metric([state], n)
         yield offices
         alarms = GaugeMetricFamily("officesec_alarms_open", "Open alarms by kind",
                                    labels=["kind"])
-        by_kind = dict.fromkeys(("panic", "drill", "fault"), 0)
-        for row in svc.store.db.execute(
-                "SELECT kind, COUNT(*) FROM alarms WHERE state != 'closed' GROUP BY kind"):
-            by_kind[row[0]] = int(row[1])
-        for kind, n in by_kind.items():
-            alarms.add_metric([kind], n)
+        for kind in ("panic", "drill", "fault"):
+            alarms.add_metric([kind], now.open_alarms.get(kind, 0))
         yield alarms
         ingest = CounterMetricFamily("officesec_ingest_messages", "MQTT messages handled",
                                      labels=["result"])
-        ingest.add_metric(["received"], svc.messages_in)
-        ingest.add_metric(["stored"], svc.ingest.stored)
-        ingest.add_metric(["duplicate"], svc.ingest.duplicates)
-        ingest.add_metric(["dropped"], svc.ingest.dropped)
+        for result, n in now.ingest.items():
+            ingest.add_metric([result], n)
         yield ingest
         yield GaugeMetricFamily("officesec_event_loop_lag_seconds",
                                 "Largest event loop lag in the last minute",
-                                value=svc.loop_lag_max())
+                                value=now.loop_lag_s)
         notify = CounterMetricFamily("officesec_notifications", "Notification attempts",
                                      labels=["result"])
-        notify.add_metric(["delivered"], svc.notifier.delivered)
-        notify.add_metric(["failed_attempt"], svc.notifier.attempts - svc.notifier.delivered)
+        notify.add_metric(["delivered"], now.notifications_delivered)
+        notify.add_metric(["failed_attempt"],
+                          now.notification_attempts - now.notifications_delivered)
         yield notify
         yield CounterMetricFamily("officesec_escalations", "Escalation levels reached",
-                                  value=svc.escalator.escalations)
+                                  value=now.escalations)
         yield GaugeMetricFamily("officesec_broker_connected", "1 while the broker is connected",
-                                value=1.0 if svc.broker_connected else 0.0)
+                                value=1.0 if now.broker_connected else 0.0)
 
 
 class Metrics:
     """The registry of one guard station."""
 
-    def __init__(self, service: GuardService, now: Callable[[], float] = time.time) -> None:
+    def __init__(self, sample: Callable[[], Sample], now: Callable[[], float] = time.time
+                 ) -> None:
         """Register the live collector and the delivery histogram."""
         self.registry = CollectorRegistry()
         self.now = now
         self.delivery = Histogram("officesec_alarm_delivery_seconds",
                                   "Office event ts to the guard's commit (panic events)",
                                   buckets=DELIVERY_BUCKETS, registry=self.registry)
-        self.registry.register(_Live(service))
+        self.registry.register(_Live(sample))
         self._seen: OrderedDict[str, None] = OrderedDict()
 
     def on_event(self, event: Event) -> None:

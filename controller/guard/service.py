@@ -31,7 +31,7 @@ from controller.guard.faults import FaultTracker
 from controller.guard.guard_config import GuardConfig
 from controller.guard.hub import Hub
 from controller.guard.ingest import Ingest
-from controller.guard.metrics import Metrics
+from controller.guard.metrics import Metrics, Sample
 from controller.guard.model import LiveModel
 from controller.guard.notify import Notifier
 from controller.guard.repair import Repairer
@@ -85,7 +85,7 @@ class GuardService:
                                    on_raised=self.escalator.note)
         self.store.alarm_view = self._alarm_view
         self.messages_in = 0
-        self.metrics = Metrics(self)
+        self.metrics = Metrics(self._metrics_sample)
         self.ingest.event_hooks.append(self.metrics.on_event)
         self.ingest.event_hooks.append(self._on_event)
         self.ingest.event_hooks.append(self.faults.on_event)
@@ -269,6 +269,17 @@ class GuardService:
             mono = time.monotonic()
             self._note_lag(mono - due, mono)
             self.tick(time.time(), mono)
+
+    def _metrics_sample(self) -> Sample:
+        open_alarms = {row[0]: int(row[1]) for row in self.store.db.execute(
+            "SELECT kind, COUNT(*) FROM alarms WHERE state != 'closed' GROUP BY kind")}
+        return Sample(
+            offices=self.model.snapshot(time.monotonic()), open_alarms=open_alarms,
+            ingest={"received": self.messages_in, "stored": self.ingest.stored,
+                    "duplicate": self.ingest.duplicates, "dropped": self.ingest.dropped},
+            loop_lag_s=self.loop_lag_max(), notifications_delivered=self.notifier.delivered,
+            notification_attempts=self.notifier.attempts,
+            escalations=self.escalator.escalations, broker_connected=self.broker_connected)
 
     def loop_lag_max(self) -> float:
         """The largest event-loop lag seen in the last minute or so (seconds)."""
