@@ -207,6 +207,7 @@ class GuardService:
         self._loop.call_soon_threadsafe(self._set_broker, connected)
 
     def _set_broker(self, connected: bool) -> None:
+        self.faults.set_broker(connected, time.monotonic())
         if connected != self.broker_connected:
             self.broker_connected = connected
             self.broker_changed_at = time.time()
