@@ -11,7 +11,9 @@ import email
 import email.policy
 import json
 import queue
+import re
 import threading
+import tomllib
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -20,7 +22,9 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 
+from controller.guard.guard_config import GuardConfig
 from controller.protocol.messages import Escalation
+from controller.settings import build
 from tests.broker import Mosquitto, free_port
 from tests.guard_proc import GuardProc, wait_for
 from tests.office_sim import OfficeSim
@@ -165,3 +169,13 @@ def test_bad_notify_url_is_a_config_error_naming_the_key(tmp_path: Path,
         guard.start()
     assert "nosuchservice://x" not in guard.log_text()  # a URL may hold a secret
     guard.close()
+
+
+def test_apprise_examples_in_the_docs_are_valid_configs() -> None:
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "guard-station.md").read_text()
+    blocks = [b for b in re.findall(r"```toml\n(.*?)```", doc, re.S) if "notify" in b]
+    assert len(blocks) >= 2
+    for block in blocks:
+        cfg = build(GuardConfig, tomllib.loads(block))  # Apprise accepts every URL
+        steps = cfg.escalation.steps(fault=True)
+        assert steps == sorted(steps) and len(steps) == 1 + len(cfg.escalation.levels)

@@ -111,18 +111,34 @@ class EscalationCfg(Section):
         problems = _bad_urls("notify", self.notify)
         for i, level in enumerate(self.levels):
             problems += _bad_urls(f"levels.{i}.notify", level.notify)
-        last, last_fault = self.after_s, self.fault_after_s
+        last = self.after_s
         for i, level in enumerate(self.levels):
             if level.after_s <= last:
                 problems.append(f"levels.{i}.after_s: must be later than the level before "
                                 f"({last:g} s)")
-            fault_after = level.fault_after_s or level.after_s
-            if fault_after <= last_fault:
-                problems.append(f"levels.{i}.fault_after_s: must be later than the level "
-                                f"before ({last_fault:g} s)")
-            last, last_fault = level.after_s, fault_after
+            last = level.after_s
+        steps = self.steps(fault=True)
+        for i in range(1, len(steps)):
+            if steps[i] <= steps[i - 1]:
+                problems.append(f"levels.{i - 1}.fault_after_s: must be later than the level "
+                                f"before ({steps[i - 1]:g} s)")
         raise_problems(problems)
         return self
+
+    def steps(self, *, fault: bool) -> list[float]:
+        """Seconds after receipt at which each level fires, level 1 first.
+
+        A level without `fault_after_s` comes as long after the level before
+        for faults as it does for panics.
+        """
+        if not fault:
+            return [self.after_s, *(lv.after_s for lv in self.levels)]
+        out, prev_panic = [self.fault_after_s], self.after_s
+        for lv in self.levels:
+            out.append(lv.fault_after_s if lv.fault_after_s is not None
+                       else out[-1] + (lv.after_s - prev_panic))
+            prev_panic = lv.after_s
+        return out
 
 
 def _bad_urls(key: str, urls: list[str]) -> list[str]:

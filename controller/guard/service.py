@@ -395,13 +395,18 @@ class GuardService:
         }
 
     def offices(self) -> list[dict[str, Any]]:
-        """Every known or expected office, with its open alarm from the store."""
+        """Every known or expected office, its open panic/drill alarm and its open faults."""
         mono = time.monotonic()
         open_by_office: dict[str, dict[str, Any]] = {}
-        for alarm in self.store.alarms(open_only=True):
-            open_by_office.setdefault(alarm["office"], alarm)
+        faults: dict[str, list[dict[str, Any]]] = {}
+        for alarm in self.store.alarms(open_only=True, limit=100_000):
+            if alarm["kind"] == "fault":
+                faults.setdefault(alarm["office"], []).append(alarm)
+            else:
+                open_by_office.setdefault(alarm["office"], alarm)
         out = []
         for data in self.model.snapshot(mono):
             data["alarm"] = open_by_office.get(data["id"])
+            data["fault_alarms"] = faults.get(data["id"], [])
             out.append(data)
         return out
