@@ -36,6 +36,7 @@ from controller.guard.model import LiveModel
 from controller.guard.notify import Notifier
 from controller.guard.repair import Repairer
 from controller.guard.store import Store
+from controller.guard.views import offices_view
 from controller.protocol.messages import Event, Topics
 from controller.protocol.signing import load_private_key
 
@@ -396,17 +397,4 @@ class GuardService:
 
     def offices(self) -> list[dict[str, Any]]:
         """Every known or expected office, its open panic/drill alarm and its open faults."""
-        mono = time.monotonic()
-        open_by_office: dict[str, dict[str, Any]] = {}
-        faults: dict[str, list[dict[str, Any]]] = {}
-        for alarm in self.store.alarms(open_only=True, limit=100_000):
-            if alarm["kind"] == "fault":
-                faults.setdefault(alarm["office"], []).append(alarm)
-            else:
-                open_by_office.setdefault(alarm["office"], alarm)
-        out = []
-        for data in self.model.snapshot(mono):
-            data["alarm"] = open_by_office.get(data["id"])
-            data["fault_alarms"] = faults.get(data["id"], [])
-            out.append(data)
-        return out
+        return offices_view(self.model, self.store)
