@@ -81,9 +81,7 @@ class Escalator:
 
     def urls(self, level: int) -> list[str]:
         """The Apprise URLs of a level (1-based)."""
-        if level == 1:
-            return list(self.cfg.notify)
-        return list(self.cfg.levels[level - 2].notify)
+        return self.cfg.level_urls(level)
 
     @staticmethod
     def waiting(alarm: dict[str, Any]) -> bool:

@@ -175,7 +175,7 @@ class Notifier:
 
     def health(self) -> dict[str, Any]:
         """Counters and the failing URLs (redacted) for /healthz."""
-        return {"configured": bool(self.cfg.notify or self.cfg.levels),
+        return {"configured": bool(self.cfg.urls() or self.cfg.levels),
                 "attempts": self.attempts, "delivered": self.delivered,
                 "failed": self.failed, "failing": dict(self.failing),
                 "in_flight": len(self.tasks)}
