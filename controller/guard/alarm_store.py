@@ -68,6 +68,11 @@ class AlarmTables:
                + " ORDER BY received_at DESC LIMIT ?")
         return [self.alarm_view(_alarm_dict(r)) for r in self.db.execute(sql, args)]
 
+    def open_alarm_counts(self) -> dict[str, int]:
+        """How many alarms are open, by kind."""
+        return {row[0]: int(row[1]) for row in self.db.execute(
+            "SELECT kind, COUNT(*) FROM alarms WHERE state != 'closed' GROUP BY kind")}
+
     def active_alarm_ids(self) -> list[str]:
         """Alarms nobody has acknowledged yet (at the office, for panics and drills)."""
         return [r[0] for r in self.db.execute(

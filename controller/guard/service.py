@@ -77,7 +77,7 @@ class GuardService:
             f"{'https' if cfg.guard.tls_cert else 'http'}://{cfg.guard.listen_host}:"
             f"{cfg.guard.listen_port}")
         self.notifier = Notifier(cfg.escalation, self.store, console_url=console,
-                                 on_change=self._notifier_changed)
+                                 on_change=self._notifier_changed, push=self._push_alarm)
         self.escalator = Escalator(cfg.escalation, self.store, self.hub,
                                    lambda payload: self.mqtt.publish(esc_topic, payload),
                                    notifier=self.notifier)
@@ -122,6 +122,11 @@ class GuardService:
         alarm = self.escalator.decorate(alarm)
         alarm.update(describe(alarm))
         return alarm
+
+    def _push_alarm(self, alarm_id: str) -> None:
+        alarm = self.store.alarm(alarm_id)
+        if alarm is not None:
+            self.hub.publish("alarm", alarm)
 
     def _notifier_changed(self) -> None:
         """A notification URL started or stopped failing: the station's own fault."""
@@ -273,10 +278,9 @@ class GuardService:
             self.tick(time.time(), mono)
 
     def _metrics_sample(self) -> Sample:
-        open_alarms = {row[0]: int(row[1]) for row in self.store.db.execute(
-            "SELECT kind, COUNT(*) FROM alarms WHERE state != 'closed' GROUP BY kind")}
         return Sample(
-            offices=self.model.snapshot(time.monotonic()), open_alarms=open_alarms,
+            offices=self.model.snapshot(time.monotonic()),
+            open_alarms=self.store.open_alarm_counts(),
             ingest={"received": self.messages_in, "stored": self.ingest.stored,
                     "duplicate": self.ingest.duplicates, "dropped": self.ingest.dropped},
             loop_lag_s=self.loop_lag_max(), notifications_delivered=self.notifier.delivered,
