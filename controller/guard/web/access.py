@@ -37,6 +37,15 @@ class BadRequestError(Exception):
     """Client error; the message goes back in the JSON body."""
 
 
+class UnprocessableError(BadRequestError):
+    """A well-formed request with an invalid field: 422, naming the field."""
+
+    def __init__(self, field: str, message: str) -> None:
+        """`field` is the name the client must fix."""
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
+
 def error(status: int, message: str, **extra: Any) -> JSONResponse:
     """A JSON error answer."""
     return JSONResponse({"error": message, **extra}, status_code=status)
@@ -86,7 +95,7 @@ def api(handler: Handler, *, write: bool = False, admin: bool = False
     (SecurityMiddleware); Basic and token writes carry no ambient credential.
     """
 
-    async def endpoint(request: Request) -> Response:
+    async def endpoint(request: Request) -> Response:  # noqa: PLR0911 - one answer per refusal
         user = await authenticate(request)
         if isinstance(user, Response):
             return user
@@ -98,6 +107,8 @@ def api(handler: Handler, *, write: bool = False, admin: bool = False
             return error(403, "this action needs the admin role")
         try:
             return await handler(request, user)
+        except UnprocessableError as exc:
+            return error(422, str(exc), field=exc.field)
         except BadRequestError as exc:
             return error(400, str(exc))
 
