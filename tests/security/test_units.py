@@ -21,7 +21,7 @@ from controller.guard.ingest import Ingest, IngestLimits
 from controller.guard.model import LiveModel
 from controller.guard.ratelimit import RepeatFilter, Throttle, TokenBucket
 from controller.guard.store import Store
-from controller.guard.web.api import _csv_safe, dumps
+from controller.guard.web.api import csv_safe, dumps
 from controller.guard.web.security import cross_site_reason, looks_like_browser
 from controller.guard.web.sessions import Sessions, fingerprint
 from controller.guard.web.throttle import LoginThrottle
@@ -166,7 +166,7 @@ def test_browsers_are_recognised() -> None:
 
 @pytest.mark.parametrize("value", ["=1+1", "+1", "-1", "@SUM(A1)", "\tx", "\rx", "\n=1"])
 def test_csv_cells_that_a_spreadsheet_would_run_are_neutralised(value: str) -> None:
-    assert _csv_safe(value) == "'" + value
+    assert csv_safe(value) == "'" + value
 
 
 def test_sse_encoding_never_writes_nan() -> None:
