@@ -129,6 +129,7 @@ def test_forced_and_held_open_doors_are_faults(tmp_path: Path, broker: Mosquitto
         wait_for(lambda: guard.get(f"/api/alarms/{forced['alarm_id']}")["cleared_at"], 5,
                  "forced cleared by closing")
         _sim(broker, "eg-101", "release", "press")
+        time.sleep(0.05)  # held past the release debounce (15 ms): a real press, no glitch
         _sim(broker, "eg-101", "release", "release")
         time.sleep(0.3)
         _sim(broker, "eg-101", "door", "open")  # a released door, then held (held_open_s 3)

@@ -41,6 +41,7 @@ from controller.protocol.messages import (
     format_ts,
     validate_event_fields,
 )
+from controller.protocol.names import LOCATION_FIELDS
 
 log = structlog.get_logger("officesec.guard.ingest")
 
@@ -173,16 +174,31 @@ class Ingest:
         loc = self._roster.get(office)
         return loc if loc and any(loc.values()) else None
 
+    def _merged_location(self, office: str, claimed: dict[str, Any] | None
+                         ) -> dict[str, Any] | None:
+        """Per field: the roster's value where it gives one, else what the office reports."""
+        roster = self._roster_location(office)
+        if roster is None:
+            return None
+        claimed = claimed or {}
+        return {k: roster.get(k) or claimed.get(k, "") for k in LOCATION_FIELDS}
+
     def _keep_roster_location(self, office: str, state: State) -> None:
-        """An office's self-reported location never overrides the roster; a mismatch is flagged."""
+        """An office's self-reported location never overrides the roster; a mismatch is flagged.
+
+        Fields the roster leaves empty (an installer who filled in only the site)
+        are taken from the office, so the guard still sees the room.
+        """
         roster = self._roster_location(office)
         if roster is None:
             return
+        claimed = state.location.model_dump() if state.location is not None else None
         view = self.model.offices[office]
-        view.location = dict(roster)
-        if state.location is not None:
-            claimed = state.location.model_dump()
-            if claimed != roster:
+        view.location = self._merged_location(office, claimed) or dict(roster)
+        if claimed is not None:
+            differs = {k for k in LOCATION_FIELDS
+                       if roster.get(k) and claimed.get(k) and claimed[k] != roster[k]}
+            if differs:
                 self.security.record("location_mismatch", office,
                                      f"the office reports location {claimed} but the roster "
                                      f"says {roster}; the roster is used", claimed=claimed)
@@ -259,7 +275,8 @@ class Ingest:
         row, changed = self.store.upsert_alarm(
             str(alarm.alarm_id), office, state=alarm.state, at=format_ts(alarm.raised_at),
             now=wall, test=alarm.test, presses=alarm.presses,
-            location=self._roster_location(office) or alarm.location.model_dump(),
+            location=(self._merged_location(office, alarm.location.model_dump())
+                      or alarm.location.model_dump()),
             by=alarm.acknowledged_by)
         if changed:
             after.append(lambda: self.hub.publish("alarm", row))
