@@ -93,7 +93,7 @@ def test_simulator_exists_only_in_demo_mode(tmp_path, monkeypatch):
     try:
         page = client.get("/")
         assert page.status_code == 200
-        assert "/static/sim.js" not in page.text and "/static/alarms.js" in page.text
+        assert "/static/sim.js" not in page.text and "/static/queue.js" in page.text
         assert client.get("/demo/sim/outputs").status_code == 404
         answer = client.post("/demo/sim/eg-101/panic", json={"value": "press"},
                              headers={"X-CSRF-Token": token})

@@ -41,6 +41,22 @@ def _page_context(request: Request, user: User) -> dict[str, Any]:
     return {"user": user, "csrf": csrf_token(request), "demo": bool(cfg.guard.demo)}
 
 
+def _page(name: str, active: str) -> Any:
+    """A signed-in page whose content the static scripts fill from the API."""
+
+    async def handler(request: Request) -> Response:
+        user = current_user(request)
+        if user is None:
+            return _login_redirect(request)
+        context = _page_context(request, user) | {"active": active,
+                                                  **dict(request.path_params)}
+        return templates.TemplateResponse(request, name, context)
+
+    handler.__name__ = f"{active}_page"
+    handler.__doc__ = f"The {active} page (rendered shell, filled live from the API)."
+    return handler
+
+
 async def dashboard(request: Request) -> Response:
     """Alarm view and office grid (filled and kept live by the static scripts)."""
     user = current_user(request)
@@ -125,4 +141,6 @@ async def events_page(request: Request) -> Response:
 routes = [
     Route("/", dashboard, methods=["GET"]),
     Route("/events", events_page, methods=["GET"]),
+    Route("/history", _page("history.html", "history"), methods=["GET"]),
+    Route("/alarms/{alarm_id:str}", _page("incident.html", "incident"), methods=["GET"]),
 ]
