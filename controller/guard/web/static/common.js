@@ -104,23 +104,25 @@ const OS = (function () {
   }
 
   const STREAM_KINDS = ["office", "alarm", "event", "escalation", "gap", "command", "audit", "health"];
-  const PROBE_MS = 1500;      // /healthz probe period: a silent network drop shows within 5 s
-  const PROBE_TIMEOUT_MS = 2500;
-  const STALE_MS = 4000;      // no sign of life for this long = not live
-  const GRACE_MS = 1500;      // a stream error shorter than this (a quick reconnect) is not shown
+  const PROBE_MS = 1000;      // /healthz probe period: a silent network drop shows within 5 s
+  const PROBE_TIMEOUT_MS = 2000;
+  const STALE_MS = 3500;      // no sign of life (probe or stream) for this long = not live
+  const GRACE_MS = 1500;      // a stream error while the station still answers: a reconnect
 
   /** Liveness of this screen: the stream is open AND the station answered recently. */
   const Live = {
-    streamUp: false, lastOk: 0, downSince: Date.now(), live: null, broker: true, listeners: [],
+    streamUp: false, streamDownAt: Date.now(), lastOk: 0, failures: 0, live: null, broker: true,
+    listeners: [],
     ok() { this.lastOk = Date.now(); },
     evaluate() {
       const now = Date.now();
-      const up = this.streamUp && now - this.lastOk < STALE_MS;
-      if (up) this.downSince = 0; else if (!this.downSince) this.downSince = now;
-      // shown as down at once in the badge, in the banner after a short grace
-      const live = up || (this.live !== false && this.downSince && now - this.downSince < GRACE_MS);
+      const answering = now - this.lastOk < STALE_MS && this.failures < 2;
+      const up = this.streamUp && answering;
+      // a stream that drops while the station still answers gets a short grace (reconnect);
+      // a station that stops answering is shown at once
+      const live = up || (answering && now - this.streamDownAt < GRACE_MS);
       const changed = live !== this.live;
-      this.live = !!live;
+      this.live = live;
       const badge = document.getElementById("live");
       if (badge) {
         badge.classList.toggle("on", up);
@@ -142,15 +144,15 @@ const OS = (function () {
     async probe() {
       const ctl = new AbortController();
       const timer = setTimeout(() => ctl.abort(), PROBE_TIMEOUT_MS);
+      let ok = false;
       try {
         const resp = await fetch("/healthz", { cache: "no-store", signal: ctl.signal });
-        if (resp.ok) {
-          this.ok();
-          const data = await resp.json().catch(() => null);
-          if (data && data.broker) this.broker = !!data.broker.connected;
-        }
-      } catch (_e) { /* counted by lastOk going stale */ }
+        ok = resp.ok;
+        const data = await resp.json().catch(() => null);
+        if (data && data.broker) this.broker = !!data.broker.connected;
+      } catch (_e) { ok = false; }
       clearTimeout(timer);
+      if (ok) { this.ok(); this.failures = 0; } else this.failures += 1;
       this.evaluate();
     },
   };
@@ -177,9 +179,10 @@ const OS = (function () {
     function open() {
       source = new EventSource("/api/stream");
       source.onopen = function () {
-        delay = 500; Live.streamUp = true; Live.ok(); Live.evaluate(); Live.probe(); onOpen();
+        delay = 500; Live.streamUp = true; Live.ok(); Live.failures = 0; Live.evaluate(); onOpen();
       };
       source.onerror = function () {
+        if (Live.streamUp) Live.streamDownAt = Date.now();
         Live.streamUp = false;
         Live.evaluate();
         // a 401 on the reconnect is invisible to EventSource: ask the API who we are
