@@ -120,3 +120,15 @@ class Console:
     def assert_no_js_errors(self) -> None:
         errors, self.errors[:] = list(self.errors), []
         assert errors == []
+
+
+def axe_violations(page: Any) -> list[tuple[str, Any, str]]:
+    """WCAG 2.0/2.1 A and AA violations, one entry per offending node."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    page.wait_for_timeout(300)  # fonts and styles settled
+    result = Axe().run(page, options={
+        "runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]},
+        "resultTypes": ["violations"]})
+    return [(v["id"], n["target"], n.get("failureSummary", "")[:200])
+            for v in result.response["violations"] for n in v["nodes"]]

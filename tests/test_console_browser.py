@@ -15,6 +15,7 @@ import pytest
 from tests.console_support import (
     Console,
     ack_button_box,
+    axe_violations,
     close_all,
     open_ids,
     panic,
@@ -235,4 +236,39 @@ def test_click_to_acknowledged_latency(stack: Stack, console: Console):
     print(f"\nclick -> acknowledged shown: {', '.join(f'{t * 1000:.0f} ms' for t in took)}")
     assert max(took) < 5  # the command timeout; typically well under a second
     assert open_ids(stack)
+    page.context.close()
+
+
+def test_no_wcag_aa_violations_on_the_console_its_dialogs_and_pages(stack: Stack,
+                                                                    console: Console):
+    page = console.screen("admin")
+    panic(stack, "eg-101")
+    time.sleep(0.2)
+    panic(stack, "eg-102")
+    start_drill(stack, "eg-103")
+    page.locator('.qrow:has-text("Beratung 103")').wait_for()
+    acked = page.locator('.qrow:has-text("Beratung 102")')
+    acked.locator(".ack-btn").click()
+    acked.locator(".acked-note:visible").wait_for()
+    page.mouse.move(5, 5)
+    found = {"console": axe_violations(page)}
+    time.sleep(1.1)
+    acked.locator(".resolve-btn").click()
+    page.locator("#resolve-dialog[open]").wait_for()
+    found["resolve dialog"] = axe_violations(page)
+    page.keyboard.press("Escape")
+    time.sleep(1.1)
+    acked.locator(".details-btn").click()
+    page.locator("#details-dialog[open]").wait_for()
+    found["details dialog"] = axe_violations(page)
+    page.keyboard.press("Escape")
+    for path in ("history", "events", f"alarms/{open_ids(stack)[0]}"):
+        page.goto(stack.url + path)
+        page.wait_for_selector("#live.on")
+        found[path] = axe_violations(page)
+    login_page = console.browser.new_page()
+    login_page.goto(stack.url + "login")
+    found["login"] = axe_violations(login_page)
+    login_page.close()
+    assert {k: v for k, v in found.items() if v} == {}
     page.context.close()

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.console_support import Console, close_all, panic
+from tests.console_support import Console, axe_violations, close_all, panic
 from tests.test_dashboard_support import CHROMIUM_ARGS, Stack, healthy, start_stack, wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -45,6 +45,7 @@ def test_sound_blocked_banner_under_the_default_autoplay_policy(stack: Stack):
         page.locator('.qrow:has-text("Beratung 101")').wait_for()
         wait_for(lambda: page.evaluate("document.body.dataset.sound") == "blocked", 5,
                  "tone wanted but blocked")
+        assert axe_violations(page) == []  # the banner itself is readable
         banner.locator(".enable-sound").click()  # the one gesture
         wait_for(lambda: page.evaluate("document.body.dataset.audio") == "enabled", 5, "audio")
         wait_for(lambda: page.evaluate("document.body.dataset.sound") == "playing", 5, "tone")
@@ -76,6 +77,7 @@ def test_killed_station_shows_not_live_within_5_s_and_recovers(stack: Stack):
             page.locator('#live-banner:has-text("NOT live")').wait_for(timeout=6000)
             took = time.monotonic() - killed
             assert page.evaluate("document.body.dataset.live") == "off"
+            assert axe_violations(page) == []
         finally:
             stack.start_guard()
         print(f"\nstation killed -> 'not live' shown after {took:.2f} s")

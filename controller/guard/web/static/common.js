@@ -111,13 +111,13 @@ const OS = (function () {
 
   /** Liveness of this screen: the stream is open AND the station answered recently. */
   const Live = {
-    streamUp: false, streamDownAt: Date.now(), lastOk: 0, failures: 0, live: null, broker: true,
+    usesStream: false, streamUp: false, streamDownAt: Date.now(), lastOk: 0, failures: 0, live: null, broker: true,
     listeners: [],
     ok() { this.lastOk = Date.now(); },
     evaluate() {
       const now = Date.now();
       const answering = now - this.lastOk < STALE_MS && this.failures < 2;
-      const up = this.streamUp && answering;
+      const up = (this.streamUp || !this.usesStream) && answering;
       // a stream that drops while the station still answers gets a short grace (reconnect);
       // a station that stops answering is shown at once
       const live = up || (answering && now - this.streamDownAt < GRACE_MS);
@@ -163,6 +163,7 @@ const OS = (function () {
   function stream(onMessage, onOpen) {
     let source = null;
     let delay = 500;
+    Live.usesStream = true;
     function dispatch(kind, event) {
       Live.ok();
       let data = null;
