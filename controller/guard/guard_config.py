@@ -72,13 +72,92 @@ class UserCfg(Section):
     role: Literal["guard", "admin"] = "guard"
 
 
+NotifyUrl = Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9+.-]*://",
+                                             max_length=2000)]
+
+
+class EscalationLevel(Section):
+    """A further escalation step: who is told when an alarm is still unacknowledged."""
+
+    after_s: float = Field(ge=1, le=86400)
+    fault_after_s: float | None = Field(None, ge=1, le=86400)
+    notify: list[NotifyUrl] = Field(min_length=1, max_length=20)
+
+
 class EscalationCfg(Section):
-    """What happens when nobody acknowledges an alarm in time."""
+    """What happens when nobody acknowledges an alarm in time.
+
+    The first level is `after_s` (panics, drills) / `fault_after_s` (fault
+    alarms) with `notify`; `levels` add later steps (the site manager after
+    two minutes...). Notification URLs are Apprise URLs (mailto, Matrix,
+    Teams, ntfy, json:// ...); they may hold secrets and are never logged.
+    """
 
     after_s: float = Field(30, ge=1, le=3600)
+    fault_after_s: float = Field(120, ge=1, le=86400)
     webhook_url: Annotated[str, StringConstraints(pattern=r"^https?://")] | None = None
     webhook_on_test: bool = False
     webhook_timeout_s: float = Field(5, gt=0, le=60)
+    notify: list[NotifyUrl] = Field(default_factory=list, max_length=20)
+    notify_on_test: bool = False
+    notify_timeout_s: float = Field(10, gt=0, le=120)
+    notify_retries: int = Field(3, ge=0, le=10)
+    levels: list[EscalationLevel] = Field(default_factory=list, max_length=10)
+    console_url: Annotated[str, StringConstraints(pattern=r"^https?://")] | None = None
+    language: Literal["de", "en"] = "de"
+
+    @model_validator(mode="after")
+    def _order(self) -> EscalationCfg:
+        problems = _bad_urls("notify", self.notify)
+        for i, level in enumerate(self.levels):
+            problems += _bad_urls(f"levels.{i}.notify", level.notify)
+        last = self.after_s
+        for i, level in enumerate(self.levels):
+            if level.after_s <= last:
+                problems.append(f"levels.{i}.after_s: must be later than the level before "
+                                f"({last:g} s)")
+            last = level.after_s
+        steps = self.steps(fault=True)
+        for i in range(1, len(steps)):
+            if steps[i] <= steps[i - 1]:
+                problems.append(f"levels.{i - 1}.fault_after_s: must be later than the level "
+                                f"before ({steps[i - 1]:g} s)")
+        raise_problems(problems)
+        return self
+
+    def steps(self, *, fault: bool) -> list[float]:
+        """Seconds after receipt at which each level fires, level 1 first.
+
+        A level without `fault_after_s` comes as long after the level before
+        for faults as it does for panics.
+        """
+        if not fault:
+            return [self.after_s, *(lv.after_s for lv in self.levels)]
+        out, prev_panic = [self.fault_after_s], self.after_s
+        for lv in self.levels:
+            out.append(lv.fault_after_s if lv.fault_after_s is not None
+                       else out[-1] + (lv.after_s - prev_panic))
+            prev_panic = lv.after_s
+        return out
+
+
+def _bad_urls(key: str, urls: list[str]) -> list[str]:
+    """Every URL Apprise does not understand, named by its key (never printed: secrets)."""
+    if not urls:
+        return []
+    import apprise  # noqa: PLC0415 - only needed when notifications are configured
+
+    return [f"{key}.{i}: Apprise does not understand this URL (scheme "
+            f"{url.split('://', 1)[0]!r}); see https://github.com/caronc/apprise/wiki"
+            for i, url in enumerate(urls) if not apprise.Apprise().add(url)]
+
+
+class FaultsCfg(Section):
+    """When a technical condition becomes a fault alarm."""
+
+    missing_after_s: float = Field(60, ge=1, le=86400)
+    events_missing_after_s: float = Field(30, ge=1, le=3600)
+    ack_resend_s: float = Field(5, ge=0.5, le=600)
 
 
 class RosterOffice(Section):
@@ -109,6 +188,7 @@ class GuardConfig(Settings):
     security: GuardSecurityCfg = GuardSecurityCfg()
     users: list[UserCfg] = Field(default_factory=list)
     escalation: EscalationCfg = EscalationCfg()
+    faults: FaultsCfg = FaultsCfg()
     offices: list[RosterOffice] = Field(default_factory=list)
     roster_file: ReadableFile | None = None
     selftest: SelfTestCfg = SelfTestCfg()
