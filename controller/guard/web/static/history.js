@@ -60,33 +60,12 @@
     }
   }
 
-  const CSV_COLUMNS = ["alarm_id", "kind", "fault", "office", "label", "raised_at", "acknowledged_by", "acknowledged_at",
-    "responders", "escalated_at", "cleared_at", "resolved_by", "resolved_at", "outcome", "note"];
-  function cell(value) {
-    let s = value === null || value === undefined ? "" : String(value);
-    if (/^[=+\-@]/.test(s)) s = "'" + s; // no spreadsheet formulas from the field
-    return /[",\n\r;]/.test(s) ? '"' + s.replace(/"/g, '""') + '"' : s;
-  }
-  function csv() {
-    const lines = [CSV_COLUMNS.join(",")];
-    for (const a of shown) {
-      const values = Object.assign({}, a, {
-        kind: Incident.kindOf(a), label: (a.location || {}).label || "",
-        responders: (a.responders || []).map((r) => r.by + " " + r.at).join("; "),
-      });
-      lines.push(CSV_COLUMNS.map((c) => cell(values[c])).join(","));
-    }
-    return lines.join("\r\n") + "\r\n";
-  }
-
   form.addEventListener("submit", (e) => { e.preventDefault(); search(); });
-  document.getElementById("history-csv").addEventListener("click", () => {
-    const blob = new Blob(["\ufeff" + csv()], { type: "text/csv;charset=utf-8" });
-    const link = el("a", { href: URL.createObjectURL(blob), download: "alarms.csv", class: "hidden" });
-    document.body.append(link);
-    link.click();
-    setTimeout(() => { URL.revokeObjectURL(link.href); link.remove(); }, 1000);
-  });
-  window.__historyCsv = csv; // for the browser test: the exact file content
+  // the station writes the CSV (same filters, formulas neutralised)
+  const csvLink = document.getElementById("history-csv");
+  function updateLink() { csvLink.setAttribute("href", "/api/alarms.csv?" + query().toString()); }
+  form.addEventListener("input", updateLink);
+  form.addEventListener("change", updateLink);
+  updateLink();
   search();
 })();

@@ -14,15 +14,15 @@ const Incident = (function () {
     technical: () => _("Technical fault"),
   };
   const WHAT = {
-    press: () => _("panic button pressed"), panic: () => _("panic button pressed"),
-    repeat: () => _("pressed again"), panic_repeat: () => _("pressed again"),
-    acknowledged: () => _("acknowledged"), ack: () => _("acknowledged"), alarm_acknowledged: () => _("acknowledged"),
-    responder: () => _("on the way (\u201cI am going too\u201d)"), respond: () => _("on the way (\u201cI am going too\u201d)"),
-    escalated: () => _("escalated"), escalation: () => _("escalated"),
-    resolved: () => _("resolved"), resolve: () => _("resolved"), alarm_resolved: () => _("resolved"),
-    raised: () => _("raised"), fault: () => _("fault raised"), cleared: () => _("condition cleared"),
-    closed: () => _("closed"), drill: () => _("drill started"),
+    pressed: () => _("panic button pressed"), pressed_again: () => _("pressed again"),
+    ack_requested: () => _("acknowledge sent"), acknowledged: () => _("acknowledged"),
+    ack_resent: () => _("acknowledgement sent again"), responding: () => _("on the way (\u201cI am going too\u201d)"),
+    resolve_requested: () => _("resolve sent"), resolved: () => _("resolved"),
+    escalated: () => _("escalated"), notified: () => _("notification sent"),
+    fault_raised: () => _("fault raised"), fault_cleared: () => _("condition cleared"),
+    fault_returned: () => _("fault returned"), closed: () => _("closed"),
   };
+
 
   const FAULT_TEXT = {
     offline: () => _("controller offline \u2014 panic button dead"),
@@ -35,7 +35,17 @@ const Incident = (function () {
     events_missing: () => _("events missing (not repaired)"),
   };
   function kindOf(a) { return a.kind || (a.test ? "drill" : "panic"); }
-  function faultText(a) { const f = FAULT_TEXT[a.fault]; return f ? f() : String(a.fault || _("technical fault")); }
+  /** A text the station sends in every language ({de, en}): the page's language. */
+  function localized(value) {
+    if (!value) return "";
+    if (typeof value === "string") return value;
+    return value[OS.lang] || value.en || value.de || "";
+  }
+  function faultText(a) {
+    const f = FAULT_TEXT[a.fault];
+    // the station's own title (the same words its notifications use), else ours
+    return localized(a.title) || (f ? f() : String(a.fault || _("technical fault")));
+  }
   function outcomeText(o) { return OUTCOMES[o] ? OUTCOMES[o]() : String(o || ""); }
   function whatText(w) { return WHAT[w] ? WHAT[w]() : String(w || ""); }
 
@@ -73,7 +83,7 @@ const Incident = (function () {
     for (const [k, v] of facts(a)) dl.append(el("dt", { text: k }), el("dd", { text: v }));
     const rows = (a.timeline || []).map((t) => el("tr", {},
       el("td", { class: "mono", text: OS.clock(t.ts) }),
-      el("td", { text: whatText(t.what) }),
+      el("td", { text: whatText(t.what) + (t.level ? " (" + _("level {n}", { n: t.level }) + ")" : "") }),
       el("td", { text: t.by || "" }),
       el("td", { text: detailText(t.detail) })));
     const table = el("table", { class: "timeline" },
@@ -81,14 +91,14 @@ const Incident = (function () {
       el("thead", {}, el("tr", {}, el("th", { scope: "col", text: _("Time") }), el("th", { scope: "col", text: _("What") }),
         el("th", { scope: "col", text: _("Who") }), el("th", { scope: "col", text: _("Details") }))),
       el("tbody", {}, ...rows));
-    const todo = a.what_to_do || a.advice || a.help || "";
+    const todo = localized(a.what_to_do);
     box.replaceChildren(dl,
       todo ? el("div", { class: "what-to-do" }, el("h3", { text: _("What to do") }), el("p", { text: todo })) : null,
       Instructions.block(a),
       rows.length ? table : el("p", { class: "muted", text: _("No timeline recorded.") }));
   }
 
-  return { render, facts, outcomeText, whatText, detailText, kindOf, faultText, OUTCOMES };
+  return { render, facts, outcomeText, whatText, detailText, kindOf, faultText, localized, OUTCOMES };
 })();
 
 /* Site instructions shown with every alarm of their scope (filled in by #15's config). */

@@ -89,7 +89,7 @@ const Queue = (function () {
     window.__lastAckMs = performance.now() - started;
     const d = result.data || {};
     if (result.ok && d.already_acknowledged_by) {
-      const at = d.acknowledged_at ? OS.hhmm(d.acknowledged_at) : "";
+      const at = d.already_acknowledged_at ? OS.hhmm(d.already_acknowledged_at) : "";
       local.set(id, { cmd: "ack", status: "confirmed", text: at
         ? _("already acknowledged by {by} at {at}", { by: d.already_acknowledged_by, at })
         : _("already acknowledged by {by}", { by: d.already_acknowledged_by }) });
@@ -209,8 +209,11 @@ const Queue = (function () {
     const cmd = mine && !(mine.cmd === "ack" && acked && mine.status === "failed") ? mine : serverCommand(a);
     const going = (a.responders || []).map((r) => r.by + " " + OS.hhmm(r.at)).join(", ");
     const line = row.querySelector(".alarm-cmd");
-    line.textContent = cmd ? cmd.text : going ? _("going: {who}", { who: going }) : "";
-    line.className = "alarm-cmd" + (cmd ? " " + cmd.status : going ? " going" : "");
+    // what needs attention first: a failed or pending command; then who is on the way
+    // (the same on every screen); then this screen's own confirmation
+    const showCmd = cmd && (cmd.status !== "confirmed" || !going);
+    line.textContent = showCmd ? cmd.text : going ? _("going: {who}", { who: going }) : "";
+    line.className = "alarm-cmd" + (showCmd ? " " + cmd.status : going ? " going" : "");
     line.title = going ? _("going: {who}", { who: going }) : "";
     // the Acknowledge slot: a button while unacknowledged, a plain note afterwards (a second
     // click there can never do something else)
