@@ -21,19 +21,23 @@ const Queue = (function () {
   let firstRender = true;
 
   // ------------------------------------------------------------------ freeze
-  const pointer = { inside: false, y: -1, holdUntil: 0 };
-  document.addEventListener("pointermove", (e) => { pointer.inside = true; pointer.y = e.clientY; }, { passive: true });
+  const pointer = { inside: false, x: -1, y: -1, holdUntil: 0 };
+  const track = (e) => { pointer.inside = true; pointer.x = e.clientX; pointer.y = e.clientY; };
+  document.addEventListener("pointermove", track, { passive: true });
   document.addEventListener("pointerdown", (e) => {
-    pointer.inside = true; pointer.y = e.clientY;
+    track(e);
     if (list.contains(e.target)) pointer.holdUntil = Date.now() + HOLD_MS;
   }, true);
   document.addEventListener("pointerout", (e) => { if (!e.relatedTarget) pointer.inside = false; });
   window.addEventListener("blur", () => { pointer.inside = false; });
+  const empty = document.querySelector("#queue .q-empty");
 
+  /** The queue holds still while the pointer is over it (its rows, or the free first row). */
   function frozen() {
     if (Date.now() < pointer.holdUntil) return true;
     if (!pointer.inside) return false;
-    return pointer.y >= list.getBoundingClientRect().top - 2;
+    const r = (list.children.length ? list : empty).getBoundingClientRect();
+    return pointer.x >= r.left && pointer.x <= r.right && pointer.y >= r.top - 3 && pointer.y <= r.bottom + 3;
   }
   OS.layout.frozen = frozen;
   let wasFrozen = false;
