@@ -294,7 +294,7 @@ def test_fault_alarm_amber_quieter_cleared_please_acknowledge(stack: Stack, cons
         assert "FAULT" in row.locator(".badge.kind").inner_text()
         assert row.evaluate("r => getComputedStyle(r).backgroundColor") == "rgb(255, 176, 32)"
         wait_for(lambda: page.evaluate("document.body.dataset.tone") == "fault", 5, "fault tone")
-        assert "escalates in" in row.locator(".alarm-status").inner_text()
+        assert "escalates in" in row.locator(".alarm-cmd.escalation").inner_text()
         row.locator(".details-btn").click()
         dialog = page.locator("#details-dialog[open]")
         assert "Send someone to check" in dialog.locator(".what-to-do").inner_text()

@@ -104,3 +104,23 @@ def test_a_silent_network_drop_shows_not_live_within_5_s(stack: Stack):
         page.context.set_offline(False)
         page.locator("#live-banner").wait_for(state="hidden", timeout=30_000)
         console.assert_no_js_errors()
+
+
+def test_a_console_that_must_log_in_again_during_an_alarm_says_so_loudly(stack: Stack):
+    wait_for(lambda: healthy(stack.url), 30, "station up")
+    with Console.open(stack) as console:
+        page = console.screen("guard")
+        panic(stack, "eg-101")
+        page.locator('.qrow:has-text("Beratung 101")').wait_for()
+        page.context.clear_cookies()  # the session is gone (expired, or ended elsewhere)
+        stack.stop_guard()  # the stream must reconnect, and can only do so logged in
+        stack.start_guard()
+        banner = page.locator("#session-banner")
+        banner.wait_for(timeout=15_000)
+        assert "logged out" in banner.inner_text()
+        assert "/login" not in page.url  # no calm login page in place of the alarm
+        assert page.locator('.qrow:has-text("Beratung 101")').is_visible()
+        box = banner.bounding_box()
+        assert box is not None and box["height"] >= 60
+        close_all(stack)
+        console.assert_no_js_errors()

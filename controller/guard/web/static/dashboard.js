@@ -76,4 +76,7 @@
   }
 
   OS.stream(onMessage, function () { /* the stream opens with a snapshot */ });
+  // a console in use keeps its session in use (the station's idle limit slides), and finds
+  // out when it ended anyway: then it says so loudly instead of showing a calm login page
+  setInterval(() => { OS.getJSON("/api/me").catch(() => {}); }, 30000);
 })();

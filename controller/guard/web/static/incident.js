@@ -92,10 +92,10 @@ const Incident = (function () {
         el("th", { scope: "col", text: _("Who") }), el("th", { scope: "col", text: _("Details") }))),
       el("tbody", {}, ...rows));
     const todo = localized(a.what_to_do);
-    box.replaceChildren(dl,
+    box.replaceChildren(...[dl,
       todo ? el("div", { class: "what-to-do" }, el("h3", { text: _("What to do") }), el("p", { text: todo })) : null,
       Instructions.block(a),
-      rows.length ? table : el("p", { class: "muted", text: _("No timeline recorded.") }));
+      rows.length ? table : el("p", { class: "muted", text: _("No timeline recorded.") })].filter(Boolean));
   }
 
   return { render, facts, outcomeText, whatText, detailText, kindOf, faultText, localized, OUTCOMES };

@@ -163,15 +163,22 @@ const Queue = (function () {
 
   function statusText(a, kind) {
     const acked = a.state === "acknowledged" || a.state === "closed";
+    const by = _("acknowledged by {by} at {at}", { by: a.acknowledged_by || "?", at: OS.hhmm(a.acknowledged_at) });
     if (kind === "fault") {
-      if (a.cleared_at && !acked) return _("cleared at {at}, please acknowledge", { at: OS.hhmm(a.cleared_at) });
-      const base = faultText(a);
-      if (acked) return base + " \u00b7 " + _("acknowledged by {by} at {at}", { by: a.acknowledged_by || "?", at: OS.hhmm(a.acknowledged_at) });
-      return base;
+      const title = faultText(a);
+      if (a.cleared_at && !acked) return title + " \u2014 " + _("cleared at {at}, please acknowledge", { at: OS.hhmm(a.cleared_at) });
+      return acked ? title + " \u00b7 " + by : title;
     }
-    if (acked) return _("acknowledged by {by} at {at}", { by: a.acknowledged_by || "?", at: OS.hhmm(a.acknowledged_at) });
+    if (acked) return by;
     if (a.guard_ack_by) return _("taken by {by} at the station \u2014 the office has NOT confirmed yet", { by: a.guard_ack_by });
     return _("not acknowledged");
+  }
+
+  /** "Room 101 · Floor EG · Haus A · Site": the room first, it is where the guard goes. */
+  function place(loc) {
+    loc = loc || {};
+    return [loc.room && _("Room {room}", { room: loc.room }), loc.floor && _("Floor {floor}", { floor: loc.floor }),
+      loc.building, loc.site].filter(Boolean).join(" \u00b7 ");
   }
 
   function escalationText(a) {
@@ -196,10 +203,11 @@ const Queue = (function () {
     badge.textContent = KIND_LABEL[kind] ? KIND_LABEL[kind]() : kind;
     badge.className = "badge kind " + kind;
     const esc = row.querySelector(".badge.escalated");
-    esc.textContent = a.escalated_at ? _("ESCALATED {at}", { at: OS.hhmm(a.escalated_at) }) : "";
+    esc.textContent = a.escalated_at ? _("ESCALATED") : "";
+    esc.title = a.escalated_at ? _("escalated at {at}", { at: OS.clock(a.escalated_at) }) : "";
     esc.classList.toggle("hidden", !a.escalated_at);
     row.querySelector(".q-label").textContent = title(a) + (a.presses > 1 ? " \u00b7 " + _("{n}\u00d7 pressed", { n: a.presses }) : "");
-    row.querySelector(".q-where").textContent = (kind === "fault" ? faultText(a) + " \u00b7 " : "") + (OS.where(a.location) || a.office);
+    row.querySelector(".q-where").textContent = place(a.location) || a.office;
     const ticker = row.querySelector(".ticker");
     ticker.dataset.since = a.raised_at;
     ticker.textContent = OS.since(a.raised_at);
@@ -207,17 +215,22 @@ const Queue = (function () {
     const status = row.querySelector(".alarm-status");
     status.textContent = closed ? _("closed") : statusText(a, kind);
     const countdown = escalationText(a);
-    status.dataset.escalation = countdown;
-    if (countdown) status.textContent += " \u00b7 " + countdown;
     const mine = local.get(a.alarm_id);
     const cmd = mine && !(mine.cmd === "ack" && acked && mine.status === "failed") ? mine : serverCommand(a);
     const going = (a.responders || []).map((r) => r.by + " " + OS.hhmm(r.at)).join(", ");
     const line = row.querySelector(".alarm-cmd");
     // what needs attention first: a failed or pending command; then who is on the way
     // (the same on every screen); then this screen's own confirmation
+    // (the same on every screen); while unacknowledged the escalation countdown
     const showCmd = cmd && (cmd.status !== "confirmed" || !going);
-    line.textContent = showCmd ? cmd.text : going ? _("going: {who}", { who: going }) : "";
-    line.className = "alarm-cmd" + (showCmd ? " " + cmd.status : going ? " going" : "");
+    const failed = cmd && cmd.status === "failed";
+    if (countdown && !failed && !(cmd && cmd.status === "pending")) {
+      line.textContent = countdown;
+      line.className = "alarm-cmd escalation";
+    } else {
+      line.textContent = showCmd ? cmd.text : going ? _("going: {who}", { who: going }) : "";
+      line.className = "alarm-cmd" + (showCmd ? " " + cmd.status : going ? " going" : "");
+    }
     line.title = going ? _("going: {who}", { who: going }) : "";
     // the Acknowledge slot: a button while unacknowledged, a plain note afterwards (a second
     // click there can never do something else)
