@@ -114,7 +114,8 @@ def test_a_double_click_acknowledges_once_never_resolves_never_the_next(stack: S
     page = console.screen("guard")
     posts: list[str] = []
     page.on("request", lambda r: posts.append(r.url) if r.method == "POST" else None)
-    pair = {0.2: ("101", "102"), 0.5: ("103", "104"), 0.8: ("105", "106")}.get(gap_s, ("107", "108"))
+    pairs = {0.2: ("101", "102"), 0.5: ("103", "104"), 0.8: ("105", "106")}
+    pair = pairs.get(gap_s, ("107", "108"))
     aimed, other = (f"eg-{n}" for n in pair)
     panic(stack, aimed)
     time.sleep(0.2)
@@ -165,8 +166,9 @@ def test_a_screen_reader_hears_a_new_alarm_once(stack: Stack, console: Console):
     page = console.screen("guard")
     page.evaluate("""() => {
         window.__said = [];
-        new MutationObserver(() => window.__said.push(document.getElementById('announce').textContent))
-          .observe(document.getElementById('announce'), {childList: true, characterData: true, subtree: true});
+        const box = document.getElementById('announce');
+        new MutationObserver(() => window.__said.push(box.textContent))
+          .observe(box, {childList: true, characterData: true, subtree: true});
     }""")
     panic(stack, "eg-108")
     page.locator('.qrow:has-text("Beratung 108")').wait_for()
@@ -174,7 +176,8 @@ def test_a_screen_reader_hears_a_new_alarm_once(stack: Stack, console: Console):
     said = page.evaluate("window.__said")
     assert len(said) == 1 and "Beratung 108" in said[0], said
     # nothing that ticks is inside a live region
-    assert page.locator("[aria-live] .ticker, [role=alert] .ticker, [role=status] .ticker").count() == 0
+    live = "[aria-live] .ticker, [role=alert] .ticker, [role=status] .ticker"
+    assert page.locator(live).count() == 0
     page.context.close()
 
 

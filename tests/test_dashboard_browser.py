@@ -136,7 +136,8 @@ def test_alarm_appears_live_is_acknowledged_and_every_screen_follows(browser: An
     publish_sim(stack, office, "panic", "release")
 
     for page in (first, second):
-        card = page.locator('.alarm-card:not(.kind-fault)[data-state="active"]:has-text("Beratung 101")')
+        card = page.locator('.alarm-card:not(.kind-fault)[data-state="active"]'
+                            ':has-text("Beratung 101")')
         card.wait_for()
         assert "Jobcenter Demo" in card.inner_text() and "Room 101" in card.inner_text()
         assert page.evaluate("window.__sameDocument") is True
@@ -149,7 +150,8 @@ def test_alarm_appears_live_is_acknowledged_and_every_screen_follows(browser: An
     wait_for(lambda: ticker.inner_text() != before, 5, "time since raised ticks")
 
     first.locator(".alarm-card:not(.kind-fault) .ack-btn").click()
-    first.locator('.alarm-card:not(.kind-fault) .alarm-cmd.confirmed:has-text("confirmed by the office")').wait_for()
+    first.locator('.alarm-card:not(.kind-fault) .alarm-cmd.confirmed'
+                  ':has-text("confirmed by the office")').wait_for()
     wait_for(lambda: first.evaluate("document.body.dataset.sound") == "off", 5, "sound stops")
     # the other guard's screen follows without a reload
     acked = second.locator('.alarm-card:not(.kind-fault)[data-state="acknowledged"]')
@@ -330,7 +332,8 @@ def test_unacknowledged_alarm_is_marked_escalated(browser: Any, stack: Stack):
     publish_sim(stack, office, "panic", "release")
     card = page.locator('.alarm-card[data-kind="panic"]:has-text("Beratung 102")')
     card.wait_for()
-    page.locator('.alarm-card[data-kind="panic"].escalated:has-text("Beratung 102") .badge.escalated').wait_for()
+    page.locator('.alarm-card[data-kind="panic"].escalated:has-text("Beratung 102")'
+                 ' .badge.escalated').wait_for()
     assert "ESCALATED" in card.inner_text()
     resolve_open_alarms(stack, office)
     card.wait_for(state="detached")
