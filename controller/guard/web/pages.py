@@ -16,6 +16,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from controller.guard.web.auth import User, csrf_token, current_user
+from controller.guard.web.i18n import N_, gettext
 from controller.guard.web.templating import templates
 from controller.protocol.messages import ALARM_EVENT_TYPES, EventType, format_ts
 
@@ -38,7 +39,10 @@ def _login_redirect(request: Request) -> Response:
 
 def _page_context(request: Request, user: User) -> dict[str, Any]:
     cfg = _service(request).cfg
-    return {"user": user, "csrf": csrf_token(request), "demo": bool(cfg.guard.demo)}
+    instructions = [{"site": i.site, "building": i.building, "office": i.office, "text": i.text}
+                    for i in cfg.instructions]
+    return {"user": user, "csrf": csrf_token(request), "demo": bool(cfg.guard.demo),
+            "instructions": instructions}
 
 
 def _page(name: str, active: str) -> Any:
@@ -65,20 +69,21 @@ async def dashboard(request: Request) -> Response:
     return templates.TemplateResponse(request, "dashboard.html", _page_context(request, user))
 
 
-_DETAIL_FIELDS = (("presses", "{} presses"), ("by", "by {}"), ("source", "source {}"),
-                  ("seconds", "{} s"), ("cmd", "cmd {}"), ("reason", "reason {}"),
-                  ("dropped", "{} dropped"))
+_DETAIL_FIELDS = (("presses", N_("{n} presses"), "n"), ("by", N_("by {by}"), "by"),
+                  ("source", N_("source {source}"), "source"), ("seconds", "{seconds} s", "seconds"),
+                  ("cmd", N_("cmd {cmd}"), "cmd"), ("reason", N_("reason {reason}"), "reason"),
+                  ("dropped", N_("{n} dropped"), "n"))
 
 
 def event_details(event: dict[str, Any]) -> str:
     """One short line of the type-specific fields (events.js renders live rows the same way)."""
     parts = []
     if event.get("alarm_id"):
-        parts.append(f"alarm {str(event['alarm_id'])[:8]}")
-    for key, label in _DETAIL_FIELDS:
+        parts.append(gettext("alarm {id}").format(id=str(event["alarm_id"])[:8]))
+    for key, label, name in _DETAIL_FIELDS:
         value = event.get(key)
         if value or (key == "seconds" and value is not None):
-            parts.append(label.format(value))
+            parts.append(gettext(label).format(**{name: value}))
     return ", ".join(parts)
 
 

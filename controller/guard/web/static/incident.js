@@ -21,6 +21,9 @@ const Incident = (function () {
     escalated: () => _("escalated"), notified: () => _("notification sent"),
     fault_raised: () => _("fault raised"), fault_cleared: () => _("condition cleared"),
     fault_returned: () => _("fault returned"), closed: () => _("closed"),
+    ack_not_confirmed: () => _("acknowledgement not confirmed by the office"),
+    resolve_not_confirmed: () => _("resolve not confirmed by the office"),
+    notification_delivered: () => _("notification delivered"), notification_failed: () => _("notification failed"),
   };
 
 
@@ -49,11 +52,30 @@ const Incident = (function () {
   function outcomeText(o) { return OUTCOMES[o] ? OUTCOMES[o]() : String(o || ""); }
   function whatText(w) { return WHAT[w] ? WHAT[w]() : String(w || ""); }
 
+  const DETAIL_KEYS = {
+    outcome: () => _("Outcome"), note: () => _("Note"), presses: () => _("Presses"),
+    level: () => _("Level"), by: () => _("by"), error: () => _("error"),
+  };
+  const DETAIL_WORDS = {
+    "confirmed by the office": () => _("confirmed by the office"), drill: () => _("drill"),
+    "acknowledged and cleared": () => _("acknowledged and cleared"),
+  };
+  /** The station writes details as "key: value; key: value" in English: shown translated. */
+  function detailString(text) {
+    if (DETAIL_WORDS[text]) return DETAIL_WORDS[text]();
+    return text.split("; ").map((part) => {
+      const m = /^(\w+): (.*)$/s.exec(part);
+      if (!m || !DETAIL_KEYS[m[1]]) return DETAIL_WORDS[part] ? DETAIL_WORDS[part]() : part;
+      const value = m[1] === "outcome" ? outcomeText(m[2]) : m[2];
+      return DETAIL_KEYS[m[1]]() + ": " + value;
+    }).join("; ");
+  }
+
   function detailText(detail) {
     if (detail === null || detail === undefined || detail === "") return "";
-    if (typeof detail !== "object") return String(detail);
+    if (typeof detail !== "object") return detailString(String(detail));
     return Object.entries(detail).filter(([, v]) => v !== null && v !== "" && v !== undefined)
-      .map(([k, v]) => (k === "outcome" ? _("outcome") + ": " + outcomeText(v) : k + ": " + (typeof v === "object" ? JSON.stringify(v) : v)))
+      .map(([k, v]) => (k === "outcome" ? _("Outcome") + ": " + outcomeText(v) : k + ": " + (typeof v === "object" ? JSON.stringify(v) : v)))
       .join(", ");
   }
 
@@ -85,7 +107,8 @@ const Incident = (function () {
       el("td", { class: "mono", text: OS.clock(t.ts) }),
       el("td", { text: whatText(t.what) + (t.level ? " (" + _("level {n}", { n: t.level }) + ")" : "") }),
       el("td", { text: t.by || "" }),
-      el("td", { text: detailText(t.detail) })));
+      // the station names the fault in English: show the alarm's own (translated) title
+      el("td", { text: t.what === "fault_raised" || t.what === "fault_returned" ? faultText(a) : detailText(t.detail) })));
     const table = el("table", { class: "timeline" },
       el("caption", { text: _("Timeline (oldest first)") }),
       el("thead", {}, el("tr", {}, el("th", { scope: "col", text: _("Time") }), el("th", { scope: "col", text: _("What") }),

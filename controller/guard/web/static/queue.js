@@ -289,6 +289,7 @@ const Queue = (function () {
       if (focused && focused !== document.activeElement && document.contains(focused)) focused.focus();
     }
     firstRender = false;
+    instructions(alarms);
     counters(alarms, fresh);
     tone(alarms);
   }
@@ -310,6 +311,24 @@ const Queue = (function () {
     document.body.dataset.openAlarms = String(open);
     document.body.dataset.pendingNew = String(fresh);
     document.title = (unacked ? "(" + unacked + ") " + _("ALARM") + " \u2014 " : "") + _("officesec guard station");
+  }
+
+  /** The site instructions for every open alarm's place, once each, under the queue. */
+  const panel = document.getElementById("instructions-panel");
+  function instructions(alarms) {
+    if (!panel) return;
+    const seen = new Map();
+    for (const a of alarms) {
+      for (const i of Instructions.matching(a)) {
+        const key = i.text;
+        if (!seen.has(key)) seen.set(key, { text: i.text, where: new Set() });
+        seen.get(key).where.add(title(a));
+      }
+    }
+    const items = [...seen.values()].map((i) => el("li", { class: "instruction" },
+      el("span", { class: "instruction-where", text: [...i.where].join(", ") + ": " }), i.text));
+    panel.classList.toggle("hidden", !items.length);
+    panel.querySelector("ul").replaceChildren(...items);
   }
 
   function tone(alarms) {
