@@ -16,7 +16,7 @@ import pytest
 
 from controller.guard.web import i18n
 from tests.console_support import Console, axe_violations, close_all, panic, start_drill
-from tests.test_dashboard_support import Stack, start_stack
+from tests.test_dashboard_support import Stack, start_stack, wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 INSTRUCTIONS = '''
@@ -31,14 +31,36 @@ text = "Erste-Hilfe-Kasten im Flur neben Raum 103"
 '''
 
 
+PLAN_SVG = (
+    '<svg xmlns="http://www.w3.org/2000/svg" width="800" height="300" viewBox="0 0 800 300">'
+    '<rect x="5" y="5" width="790" height="290" fill="#fff" stroke="#000" stroke-width="4"/>'
+    '<line x1="5" y1="150" x2="795" y2="150" stroke="#000"/></svg>')
+OTHER_FLOOR = """
+[[offices]]
+id = "og-201"
+site = "Jobcenter Demo"
+building = "Haus B"
+floor = "1. OG"
+room = "201"
+label = "Beratung 201"
+"""
+
+
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     from tests.test_dashboard_support import need_chromium
 
     need_chromium()
-    running = start_stack(tmp_path_factory.mktemp("de"), offices=3, escalate_after_s=600,
-                          language=None, guard_env={"OFFICESEC_GUARD__TIMEZONE": "Europe/Berlin"},
-                          guard_toml=INSTRUCTIONS)
+    plan = tmp_path_factory.mktemp("plans") / "haus-a-eg.svg"
+    plan.write_text(PLAN_SVG, encoding="utf-8")
+    floors = (f'\n[[floors]]\nsite = "Jobcenter Demo"\nbuilding = "Haus A"\nfloor = "EG"\n'
+              f'plan = "{plan}"\n')
+    running = start_stack(tmp_path_factory.mktemp("de"), offices=3, running=3,
+                          escalate_after_s=600, language=None,
+                          guard_env={"OFFICESEC_GUARD__TIMEZONE": "Europe/Berlin"},
+                          guard_toml=INSTRUCTIONS + floors + OTHER_FLOOR,
+                          plan_xy={"eg-101": (0.2, 0.25), "eg-102": (0.5, 0.25),
+                                   "eg-103": (0.8, 0.25)})
     try:
         yield running
     finally:
@@ -129,4 +151,50 @@ def test_the_incident_report_is_german_and_printable(stack: Stack, console: Cons
     assert not page.locator(".topbar").is_visible()
     assert not page.locator(".print-btn").is_visible()
     assert page.locator(".signatures").is_visible()
+    page.context.close()
+
+
+def test_offices_grouped_problems_first_with_counts_and_search(stack: Stack, console: Console):
+    page = console.screen("guard")
+    groups = page.locator(".office-group")
+    wait_for(lambda: groups.count() == 2, what="two groups")
+    first = groups.nth(0)  # Haus B: its only office never reported (a problem)
+    assert "Haus B" in first.locator(".group-title").inner_text()
+    assert "1 Büro" in first.locator(".group-counts").inner_text()
+    assert "fehlt" in first.locator(".group-counts").inner_text()
+    assert "3 Büros" in groups.nth(1).locator(".group-counts").inner_text()
+    page.fill("#office-search", "201")
+    wait_for(lambda: page.locator(".office:visible").count() == 1, what="one match")
+    assert page.locator('.office[data-office="og-201"]').is_visible()
+    assert not groups.nth(1).is_visible()  # no match in Haus A
+    page.fill("#office-search", "beratung 102")
+    wait_for(lambda: page.locator(".office:visible").count() == 1, what="label match")
+    assert page.locator('.office[data-office="eg-102"]').is_visible()
+    page.fill("#office-search", "")
+    wait_for(lambda: page.locator(".office:visible").count() == 4, what="all again")
+    page.context.close()
+
+
+def test_floor_plan_tab_shows_offices_and_the_alarmed_room_blinking(stack: Stack,
+                                                                    console: Console):
+    page = console.screen("guard")
+    page.click("#tab-plan")  # "Grundriss"
+    assert page.locator("#tab-plan").inner_text() == "Grundriss"
+    plan = page.locator('#plan-view figure.plan[data-floor="0"]')
+    plan.wait_for()
+    wait_for(lambda: plan.locator("img").evaluate("i => i.complete && i.naturalWidth > 0"),
+             what="plan image loaded")
+    for office in ("eg-101", "eg-102", "eg-103"):
+        plan.locator(f'.plan-marker[data-office="{office}"].st-online').wait_for()
+    assert "Beratung 201" in page.locator("#plan-view").inner_text()  # not on a plan: listed
+    panic(stack, "eg-102")
+    plan.locator('.plan-marker[data-office="eg-102"].st-alarm.blink').wait_for()
+    marker = plan.locator('.plan-marker[data-office="eg-102"]').bounding_box()
+    canvas = plan.locator(".plan-canvas").bounding_box()
+    assert marker and canvas
+    assert abs((marker["x"] + marker["width"] / 2 - canvas["x"]) / canvas["width"] - 0.5) < 0.02
+    page.locator('.qrow:has-text("Beratung 102") .details-btn').click()
+    page.locator('#details-dialog[open] .plan-marker[data-office="eg-102"].st-alarm').wait_for()
+    page.keyboard.press("Escape")
+    assert axe_violations(page) == []
     page.context.close()

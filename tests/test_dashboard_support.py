@@ -127,7 +127,8 @@ class Stack:
 
 def start_stack(root: Path, offices: int, *, running: int | None = None,
                 escalate_after_s: float = 30, language: str | None = "en",
-                guard_env: dict[str, str] | None = None, guard_toml: str = "") -> Stack:
+                guard_env: dict[str, str] | None = None, guard_toml: str = "",
+                plan_xy: dict[str, tuple[float, float]] | None = None) -> Stack:
     """Mosquitto + `officesec guard` (demo mode) + the first `running` of `offices` offices.
 
     Offices in the roster that are not started stay "missing" on the dashboard. The
@@ -140,6 +141,11 @@ def start_stack(root: Path, offices: int, *, running: int | None = None,
                                 mqtt_port=broker.port, protocol="5",
                                 escalate_after_s=escalate_after_s)
     env = {k: v for k, v in os.environ.items() if not k.startswith("OFFICESEC_")}
+    if plan_xy:  # the generated roster offices' places on a floor plan
+        text = layout.guard_config.read_text(encoding="utf-8")
+        for office, (x, y) in plan_xy.items():
+            text = text.replace(f'id = "{office}"\n', f'id = "{office}"\nx = {x}\ny = {y}\n', 1)
+        layout.guard_config.write_text(text, encoding="utf-8")
     if guard_toml:  # extra tables ([[instructions]], [[floors]], ...) for the guard's config
         with layout.guard_config.open("a", encoding="utf-8") as fh:
             fh.write("\n" + guard_toml + "\n")

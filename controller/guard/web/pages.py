@@ -8,11 +8,12 @@ mounted by the command line only with `[guard] demo = true`.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, get_args
 from urllib.parse import urlencode
 
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import FileResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from controller.guard.web.auth import User, csrf_token, current_user
@@ -41,8 +42,26 @@ def _page_context(request: Request, user: User) -> dict[str, Any]:
     cfg = _service(request).cfg
     instructions = [{"site": i.site, "building": i.building, "office": i.office, "text": i.text}
                     for i in cfg.instructions]
+    floors = [{"site": f.site, "building": f.building, "floor": f.floor,
+               "url": f"/plans/{index}"} for index, f in enumerate(cfg.floors)]
+    positions = {o.id: [o.x, o.y] for o in cfg.roster() if o.x is not None and o.y is not None}
     return {"user": user, "csrf": csrf_token(request), "demo": bool(cfg.guard.demo),
-            "instructions": instructions}
+            "instructions": instructions, "plans": {"floors": floors, "positions": positions}}
+
+
+async def plan_file(request: Request) -> Response:
+    """One configured floor plan (SVG or PNG), for signed-in users only."""
+    if current_user(request) is None:
+        return Response(status_code=401)
+    floors = _service(request).cfg.floors
+    index = int(request.path_params["index"])
+    if not 0 <= index < len(floors):
+        return Response("no such plan", status_code=404)
+    path = Path(floors[index].plan)
+    media = "image/svg+xml" if path.suffix.lower() == ".svg" else "image/png"
+    # an SVG plan is shown as an image (no scripts run in an <img>); never as a document
+    return FileResponse(path, media_type=media, headers={"Cache-Control": "private, max-age=300",
+                                                          "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'"})
 
 
 def _page(name: str, active: str) -> Any:
@@ -148,4 +167,5 @@ routes = [
     Route("/events", events_page, methods=["GET"]),
     Route("/history", _page("history.html", "history"), methods=["GET"]),
     Route("/alarms/{alarm_id:str}", _page("incident.html", "incident"), methods=["GET"]),
+    Route("/plans/{index:int}", plan_file, methods=["GET"]),
 ]

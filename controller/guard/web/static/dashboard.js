@@ -17,7 +17,9 @@
       .sort((a, b) => RANK[Incident.kindOf(a)] - RANK[Incident.kindOf(b)] ||
         String(a.raised_at).localeCompare(String(b.raised_at)) || String(a.alarm_id).localeCompare(String(b.alarm_id)));
     Queue.render(openAlarms);
-    Offices.render([...offices.values()].sort((a, b) => a.id.localeCompare(b.id)));
+    const sorted = [...offices.values()].sort((a, b) => a.id.localeCompare(b.id));
+    Offices.render(sorted);
+    Plans.update(sorted);
   }
   // setTimeout, not requestAnimationFrame: a background tab gets no animation frames, and an
   // alarm must still turn the screen red and start the tone there

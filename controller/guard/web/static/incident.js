@@ -118,6 +118,7 @@ const Incident = (function () {
     box.replaceChildren(...[dl,
       todo ? el("div", { class: "what-to-do" }, el("h3", { text: _("What to do") }), el("p", { text: todo })) : null,
       Instructions.block(a),
+      typeof Plans !== "undefined" ? Plans.forAlarm(a) : null,
       rows.length ? table : el("p", { class: "muted", text: _("No timeline recorded.") })].filter(Boolean));
   }
 

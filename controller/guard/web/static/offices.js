@@ -130,16 +130,46 @@ const Offices = (function () {
   }
 
   /** Show exactly these offices, in the given order. */
+  // problems first: what needs a guard, then what cannot raise an alarm, then the rest
+  const RANK = { alarm: 0, offline: 1, missing: 1, stale: 2, fault: 2, drill: 3, lockdown: 4, online: 5 };
+  const groups = new Map(); // "site|building|floor" -> section element
+  let latest = [];
+
+  function groupOf(o) {
+    const loc = o.location || {};
+    return [loc.site || "", loc.building || "", loc.floor || ""];
+  }
+  function groupTitle(parts) {
+    const [site, building, floor] = parts;
+    return [site || _("(no site)"), building, floor && _("Floor {floor}", { floor })].filter(Boolean).join(" \u00b7 ");
+  }
+  function groupBox(key, parts) {
+    let box = groups.get(key);
+    if (!box) {
+      box = el("section", { class: "office-group", "data-group": key },
+        el("h3", { class: "group-head" }, el("span", { class: "group-title", text: groupTitle(parts) }),
+          el("span", { class: "group-counts" })),
+        el("div", { class: "office-grid" }));
+      groups.set(key, box);
+    }
+    return box;
+  }
+
+  /** Show these offices grouped by site, building, floor; problems first; never reorder
+      under the pointer (the order catches up when it leaves the grid). */
   function render(offices) {
+    latest = offices;
     const seen = new Set();
-    offices.forEach((o, index) => {
+    for (const o of offices) {
       seen.add(o.id);
       let card = cards.get(o.id);
       if (!card) { card = build(o); cards.set(o.id, card); }
       fill(card, o);
-      if (grid.children[index] !== card) grid.insertBefore(card, grid.children[index] || null);
-    });
+      card._office = o;
+    }
     for (const [id, card] of cards) if (!seen.has(id)) { card.remove(); cards.delete(id); }
+    if (!grid.matches(":hover") || !grid.children.length) arrange(offices);
+    search();
     siteControls(offices);
     const counts = {};
     for (const card of cards.values()) counts[card.dataset.status] = (counts[card.dataset.status] || 0) + 1;
@@ -148,6 +178,52 @@ const Offices = (function () {
       summary.textContent = Object.entries(counts).map(([k, v]) => v + " " + (SHORT[k] || k)).join(" \u00b7 ");
     }
   }
+
+  function arrange(offices) {
+    const byGroup = new Map();
+    for (const o of offices) {
+      const parts = groupOf(o);
+      const key = parts.join("|");
+      if (!byGroup.has(key)) byGroup.set(key, { parts, items: [] });
+      byGroup.get(key).items.push(cards.get(o.id));
+    }
+    const rank = (card) => RANK[card.dataset.status] ?? 5;
+    const ordered = [...byGroup.entries()].map(([key, g]) => {
+      g.items.sort((a, b) => rank(a) - rank(b) || a.dataset.office.localeCompare(b.dataset.office));
+      return { key, g, best: Math.min(...g.items.map(rank)) };
+    }).sort((a, b) => a.best - b.best || a.key.localeCompare(b.key));
+    ordered.forEach(({ key, g }, index) => {
+      const box = groupBox(key, g.parts);
+      if (grid.children[index] !== box) grid.insertBefore(box, grid.children[index] || null);
+      const inner = box.querySelector(".office-grid");
+      g.items.forEach((card, i) => { if (inner.children[i] !== card) inner.insertBefore(card, inner.children[i] || null); });
+      const counts = {};
+      for (const card of g.items) counts[card.dataset.status] = (counts[card.dataset.status] || 0) + 1;
+      const problems = g.items.length - (counts.online || 0);
+      box.querySelector(".group-counts").textContent = OS.ngettext("{n} office", "{n} offices", g.items.length) +
+        (problems ? " \u00b7 " + Object.entries(counts).filter(([k]) => k !== "online")
+          .map(([k, v]) => v + " " + (SHORT[k] || k)).join(" \u00b7 ") : "");
+      box.classList.toggle("has-problem", problems > 0);
+    });
+    for (const [key, box] of groups) if (!byGroup.has(key)) { box.remove(); groups.delete(key); }
+  }
+  grid.addEventListener("pointerleave", () => arrange(latest));
+
+  // search: label, room or id; groups without a match are hidden
+  const searchBox = document.getElementById("office-search");
+  function search() {
+    const q = searchBox ? searchBox.value.trim().toLowerCase() : "";
+    for (const card of cards.values()) {
+      const o = card._office || {};
+      const loc = o.location || {};
+      const hay = [o.id, loc.label, loc.room].filter(Boolean).join(" ").toLowerCase();
+      card.classList.toggle("hidden", !!q && !hay.includes(q));
+    }
+    for (const box of groups.values()) {
+      box.classList.toggle("hidden", !box.querySelector(".office:not(.hidden)"));
+    }
+  }
+  if (searchBox) searchBox.addEventListener("input", search);
 
   // site-wide lockdown (admins only: the container exists only in their page), one pair per site
   const siteBox = document.getElementById("site-controls");
