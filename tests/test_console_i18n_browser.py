@@ -198,3 +198,34 @@ def test_floor_plan_tab_shows_offices_and_the_alarmed_room_blinking(stack: Stack
     page.keyboard.press("Escape")
     assert axe_violations(page) == []
     page.context.close()
+
+
+def test_installer_view_for_admins_only_with_audit_log_and_office_page(stack: Stack,
+                                                                      console: Console):
+    guard = console.screen("guard", "installer")
+    assert guard.locator("#controllers").count() == 0  # 403 for the guard role
+    guard.context.close()
+    page = console.screen("admin", "installer")
+    row = page.locator('#controllers tr[data-office="eg-101"]')
+    row.wait_for()
+    cells = row.locator("td").all_inner_texts()
+    assert cells[1] == "online" and re.fullmatch(r"\d+\.\d+\.\d+.*", cells[2]), cells
+    assert re.fullmatch(r"\d+:\d{2}(:\d{2})?", cells[3]), cells  # uptime
+    assert cells[4].startswith("vor ") and re.fullmatch(r"\d+ / \d+", cells[5]), cells
+    assert re.fullmatch(r"[+-]?\d+\.\d{2} s", cells[7]), cells  # clock offset
+    assert "fehlt" in page.locator('#controllers tr[data-office="og-201"]').inner_text()
+    page.locator("#audit tbody tr").first.wait_for()  # the logins are audited
+    page.fill("#a-user", "admin")
+    texts = page.locator("#audit tbody tr").all_inner_texts()
+    assert texts and all("admin" in t for t in texts)
+    csv_text = page.evaluate("window.__auditCsv()")
+    assert csv_text.startswith("at,user,action,target,outcome,detail")
+    assert len(csv_text.strip().splitlines()) == len(texts) + 1
+    row.locator("a").click()
+    page.wait_for_selector('body[data-loaded="true"]')
+    assert "Beratung 101" in page.locator("#office-title").inner_text()
+    assert "Laufzeit" in page.locator("#office-facts").inner_text()
+    page.locator("#office-events tbody tr").first.wait_for()
+    assert "controller_started" in page.locator("#office-events").inner_text()
+    assert axe_violations(page) == []
+    page.context.close()

@@ -16,8 +16,10 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from controller.guard.web.auth import User, csrf_token, current_user
+from controller.guard.web.auth import current_user
 from controller.guard.web.i18n import N_, gettext
+from controller.guard.web.installer import routes as installer_routes
+from controller.guard.web.page_context import page_context as _page_context
 from controller.guard.web.templating import templates
 from controller.protocol.messages import ALARM_EVENT_TYPES, EventType, format_ts
 
@@ -38,17 +40,6 @@ def _login_redirect(request: Request) -> Response:
     return RedirectResponse("/login?" + urlencode({"next": target}), status_code=303)
 
 
-def _page_context(request: Request, user: User) -> dict[str, Any]:
-    cfg = _service(request).cfg
-    instructions = [{"site": i.site, "building": i.building, "office": i.office, "text": i.text}
-                    for i in cfg.instructions]
-    floors = [{"site": f.site, "building": f.building, "floor": f.floor,
-               "url": f"/plans/{index}"} for index, f in enumerate(cfg.floors)]
-    positions = {o.id: [o.x, o.y] for o in cfg.roster() if o.x is not None and o.y is not None}
-    return {"user": user, "csrf": csrf_token(request), "demo": bool(cfg.guard.demo),
-            "instructions": instructions, "plans": {"floors": floors, "positions": positions}}
-
-
 async def plan_file(request: Request) -> Response:
     """One configured floor plan (SVG or PNG), for signed-in users only."""
     if current_user(request) is None:
@@ -60,8 +51,9 @@ async def plan_file(request: Request) -> Response:
     path = Path(floors[index].plan)
     media = "image/svg+xml" if path.suffix.lower() == ".svg" else "image/png"
     # an SVG plan is shown as an image (no scripts run in an <img>); never as a document
-    return FileResponse(path, media_type=media, headers={"Cache-Control": "private, max-age=300",
-                                                          "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'"})
+    headers = {"Cache-Control": "private, max-age=300",
+               "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'"}
+    return FileResponse(path, media_type=media, headers=headers)
 
 
 def _page(name: str, active: str) -> Any:
@@ -89,7 +81,8 @@ async def dashboard(request: Request) -> Response:
 
 
 _DETAIL_FIELDS = (("presses", N_("{n} presses"), "n"), ("by", N_("by {by}"), "by"),
-                  ("source", N_("source {source}"), "source"), ("seconds", "{seconds} s", "seconds"),
+                  ("source", N_("source {source}"), "source"),
+                  ("seconds", "{seconds} s", "seconds"),
                   ("cmd", N_("cmd {cmd}"), "cmd"), ("reason", N_("reason {reason}"), "reason"),
                   ("dropped", N_("{n} dropped"), "n"))
 
@@ -168,4 +161,5 @@ routes = [
     Route("/history", _page("history.html", "history"), methods=["GET"]),
     Route("/alarms/{alarm_id:str}", _page("incident.html", "incident"), methods=["GET"]),
     Route("/plans/{index:int}", plan_file, methods=["GET"]),
+    *installer_routes,
 ]
