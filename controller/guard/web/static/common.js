@@ -111,7 +111,8 @@ const OS = (function () {
 
   /** Liveness of this screen: the stream is open AND the station answered recently. */
   const Live = {
-    usesStream: false, streamUp: false, streamDownAt: Date.now(), lastOk: 0, failures: 0, live: null, broker: true,
+    // the page was just served by the station: live until a probe or the stream says otherwise
+    usesStream: false, streamUp: false, streamDownAt: Date.now(), lastOk: Date.now(), failures: 0, live: null, broker: true,
     listeners: [],
     ok() { this.lastOk = Date.now(); },
     evaluate() {
@@ -157,6 +158,7 @@ const OS = (function () {
     },
   };
   setInterval(() => Live.probe(), PROBE_MS);
+  Live.probe();
   setInterval(() => Live.evaluate(), 500);
 
   /** EventSource on /api/stream that reconnects forever and resyncs on every (re)connect. */
