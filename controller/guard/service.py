@@ -77,7 +77,7 @@ class GuardService:
             f"{'https' if cfg.guard.tls_cert else 'http'}://{cfg.guard.listen_host}:"
             f"{cfg.guard.listen_port}")
         self.notifier = Notifier(cfg.escalation, self.store, console_url=console,
-                                 on_change=self._notifier_changed)
+                                 on_change=self._notifier_changed, push=self._push_alarm)
         self.escalator = Escalator(cfg.escalation, self.store, self.hub,
                                    lambda payload: self.mqtt.publish(esc_topic, payload),
                                    notifier=self.notifier)
@@ -102,6 +102,7 @@ class GuardService:
         self.broker_changed_at = time.time()
         self.store_error: str | None = None
         self.started_at = time.time()
+        self._started_mono = time.monotonic()
         # two inboxes: events/alarms/availability always go first, so that an alarm
         # never waits behind thousands of heartbeats (a fleet's retained states at start)
         self._inbox: deque[tuple[str, bytes, int, int, bool]] = deque()
@@ -115,13 +116,18 @@ class GuardService:
         self._tasks: list[asyncio.Task[None]] = []
         fault = os.environ.get(FAULT_ENV, "")
         self._fault_at = int(fault) if fault.isdigit() else 0
-        self._last_prune = 0.0
+        self._last_prune: float | None = None  # monotonic
 
     def _alarm_view(self, alarm: dict[str, Any]) -> dict[str, Any]:
         """Every alarm the API or the stream shows: stored fields plus the live ones."""
         alarm = self.escalator.decorate(alarm)
         alarm.update(describe(alarm))
         return alarm
+
+    def _push_alarm(self, alarm_id: str) -> None:
+        alarm = self.store.alarm(alarm_id)
+        if alarm is not None:
+            self.hub.publish("alarm", alarm)
 
     def _notifier_changed(self) -> None:
         """A notification URL started or stopped failing: the station's own fault."""
@@ -273,10 +279,9 @@ class GuardService:
             self.tick(time.time(), mono)
 
     def _metrics_sample(self) -> Sample:
-        open_alarms = {row[0]: int(row[1]) for row in self.store.db.execute(
-            "SELECT kind, COUNT(*) FROM alarms WHERE state != 'closed' GROUP BY kind")}
         return Sample(
-            offices=self.model.snapshot(time.monotonic()), open_alarms=open_alarms,
+            offices=self.model.snapshot(time.monotonic()),
+            open_alarms=self.store.open_alarm_counts(),
             ingest={"received": self.messages_in, "stored": self.ingest.stored,
                     "duplicate": self.ingest.duplicates, "dropped": self.ingest.dropped},
             loop_lag_s=self.loop_lag_max(), notifications_delivered=self.notifier.delivered,
@@ -315,16 +320,16 @@ class GuardService:
                            ("repair", lambda: self.repairer.tick(wall, mono)),
                            ("escalation", lambda: self.escalator.tick(wall, mono)),
                            ("ack_resend", lambda: self.ack_resender.tick(mono)),
-                           ("retention", lambda: self._prune(wall))):
+                           ("retention", lambda: self._prune(wall, mono))):
             try:
                 step()
             except Exception:
                 log.exception("tick_failed", step=name)
 
-    def _prune(self, wall: float) -> None:
-        if wall - self._last_prune < 3600:
+    def _prune(self, wall: float, mono: float) -> None:
+        if self._last_prune is not None and mono - self._last_prune < 3600:
             return
-        self._last_prune = wall
+        self._last_prune = mono
         removed = self.store.prune(wall - self.cfg.store.retention_days * 86400)
         if removed:
             log.info("store_pruned", events=removed)
@@ -376,7 +381,7 @@ class GuardService:
         return {
             "status": "ok" if ok else "degraded",
             "guard": self.cfg.guard.id,
-            "uptime_s": round(time.time() - self.started_at, 1),
+            "uptime_s": round(time.monotonic() - self._started_mono, 1),
             "broker": {"connected": self.broker_connected, "host": self.cfg.mqtt.host,
                        "port": self.cfg.mqtt.port, "since": self.broker_changed_at},
             "store": {"ok": store_ok, "error": self.store_error},
