@@ -46,6 +46,12 @@ def test_filters_keep_good_values_and_report_bad_ones():
 
 
 def test_event_details_show_the_type_specific_fields():
+    from controller.guard.web import i18n
+
+    i18n.use("de")  # the default language
+    assert event_details({"type": "panic_repeat", "alarm_id": "46a4026f-b988-4949", "presses": 3}
+                         ) == "Alarm 46a4026f, 3\u00d7 gedr\u00fcckt"
+    i18n.use("en")
     assert event_details({"type": "panic_repeat", "alarm_id": "46a4026f-b988-4949", "presses": 3}
                          ) == "alarm 46a4026f, 3 presses"
     assert event_details({"type": "door_released", "source": "button", "seconds": 5.0}
@@ -53,6 +59,7 @@ def test_event_details_show_the_type_specific_fields():
     assert event_details({"type": "command_rejected", "cmd": "ack", "reason": "replayed"}
                          ) == "cmd ack, reason replayed"
     assert event_details({"type": "door_closed"}) == ""
+    i18n.use("de")
 
 
 # ------------------------------------------- the pages inside the real app, in-process
@@ -93,7 +100,7 @@ def test_simulator_exists_only_in_demo_mode(tmp_path, monkeypatch):
     try:
         page = client.get("/")
         assert page.status_code == 200
-        assert "/static/sim.js" not in page.text and "/static/alarms.js" in page.text
+        assert "/static/sim.js" not in page.text and "/static/queue.js" in page.text
         assert client.get("/demo/sim/outputs").status_code == 404
         answer = client.post("/demo/sim/eg-101/panic", json={"value": "press"},
                              headers={"X-CSRF-Token": token})

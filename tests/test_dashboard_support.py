@@ -90,6 +90,7 @@ class Stack:
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
     layout_prefix: str = "officesec"  # mqtt.prefix of the generated configs
     env: dict[str, str] = field(default_factory=dict)
+    guard_env: dict[str, str] = field(default_factory=dict)
 
     def password(self, name: str) -> str:
         return next(u.password for u in self.layout.users if u.name == name)
@@ -107,7 +108,8 @@ class Stack:
         log = self.layout.root / "logs" / "guard.log"
         with log.open("ab") as out:
             self.procs[0] = subprocess.Popen(self.procs[0].args, stdout=out,
-                                             stderr=subprocess.STDOUT, env=self.env)
+                                             stderr=subprocess.STDOUT,
+                                             env=self.guard_env or self.env)
         wait_for(lambda: healthy(self.url), 30, "guard station back")
 
     def stop(self) -> None:
@@ -124,10 +126,14 @@ class Stack:
 
 
 def start_stack(root: Path, offices: int, *, running: int | None = None,
-                escalate_after_s: float = 30) -> Stack:
+                escalate_after_s: float = 30, language: str | None = "en",
+                guard_env: dict[str, str] | None = None, guard_toml: str = "",
+                plan_xy: dict[str, tuple[float, float]] | None = None) -> Stack:
     """Mosquitto + `officesec guard` (demo mode) + the first `running` of `offices` offices.
 
-    Offices in the roster that are not started stay "missing" on the dashboard.
+    Offices in the roster that are not started stay "missing" on the dashboard. The
+    console speaks `language` (most tests read English texts; None = the config's
+    default, German); `guard_env` adds environment overrides for the guard only.
     """
     broker = Mosquitto(root / "mq").start()
     port = free_port()
@@ -135,7 +141,18 @@ def start_stack(root: Path, offices: int, *, running: int | None = None,
                                 mqtt_port=broker.port, protocol="5",
                                 escalate_after_s=escalate_after_s)
     env = {k: v for k, v in os.environ.items() if not k.startswith("OFFICESEC_")}
-    stack = Stack(broker, layout, f"http://127.0.0.1:{port}/", env=env)
+    if plan_xy:  # the generated roster offices' places on a floor plan
+        text = layout.guard_config.read_text(encoding="utf-8")
+        for office, (x, y) in plan_xy.items():
+            text = text.replace(f'id = "{office}"\n', f'id = "{office}"\nx = {x}\ny = {y}\n', 1)
+        layout.guard_config.write_text(text, encoding="utf-8")
+    if guard_toml:  # extra tables ([[instructions]], [[floors]], ...) for the guard's config
+        with layout.guard_config.open("a", encoding="utf-8") as fh:
+            fh.write("\n" + guard_toml + "\n")
+    genv = dict(env, **(guard_env or {}))
+    if language:
+        genv["OFFICESEC_GUARD__LANGUAGE"] = language
+    stack = Stack(broker, layout, f"http://127.0.0.1:{port}/", env=env, guard_env=genv)
     logs = root / "logs"
     logs.mkdir()
     started = layout.offices[:offices if running is None else running]
@@ -143,7 +160,8 @@ def start_stack(root: Path, offices: int, *, running: int | None = None,
     def spawn(name: str, argv: list[str]) -> None:
         with (logs / f"{name}.log").open("wb") as log:
             stack.procs.append(subprocess.Popen([sys.executable, "-m", "controller", *argv],
-                                                stdout=log, stderr=subprocess.STDOUT, env=env))
+                                                stdout=log, stderr=subprocess.STDOUT,
+                                                env=genv if name == "guard" else env))
 
     # the guard first, so that its broker session exists before the offices speak
     spawn("guard", ["guard", "--config", str(layout.guard_config)])

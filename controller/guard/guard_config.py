@@ -34,6 +34,22 @@ class GuardCfg(Section):
     tls_key: ReadableFile | None = None
     allow_plain_http_remote: bool = False
     demo: bool = False
+    # --- console (#15, engineer C): language and clock of every page -------------------
+    language: Literal["de", "en"] = "de"
+    timezone: Annotated[str, StringConstraints(max_length=64)] | None = None  # None: the host's
+
+    @model_validator(mode="after")
+    def _timezone(self) -> GuardCfg:
+        if self.timezone is not None:
+            from zoneinfo import ZoneInfo, ZoneInfoNotFoundError  # noqa: PLC0415
+
+            try:
+                ZoneInfo(self.timezone)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise_problems([f"timezone: unknown IANA time zone {self.timezone!r} "
+                                "(for example Europe/Berlin)"])
+        return self
+    # --- end of console keys -------------------------------------------------------------
 
     @model_validator(mode="after")
     def _tls(self) -> GuardCfg:
@@ -260,6 +276,38 @@ class FaultsCfg(Section):
     ack_resend_s: float = Field(5, ge=0.5, le=600)
 
 
+# ------------------------------------------------------------------------------------------
+# Console keys (#15, engineer C): floor plans and site instructions
+# ------------------------------------------------------------------------------------------
+
+
+class FloorCfg(Section):
+    """A floor plan (SVG or PNG) for one site/building/floor; offices sit on it at x, y."""
+
+    site: Text
+    building: Text = ""
+    floor: Text = ""
+    plan: ReadableFile
+
+    @model_validator(mode="after")
+    def _plan_type(self) -> FloorCfg:
+        if Path(self.plan).suffix.lower() not in (".svg", ".png"):
+            raise_problems([f"plan: {self.plan!r} must be an .svg or .png file"])
+        return self
+
+
+class InstructionCfg(Section):
+    """What a guard must know for alarms of a site, building or office (shown with them)."""
+
+    site: Text
+    building: Text = ""
+    office: OfficeIdStr | None = None
+    text: Annotated[str, StringConstraints(min_length=1, max_length=4000)]
+
+
+# ------------------------------------------------------------------------------------------
+
+
 class RosterOffice(Section):
     """An office the guard expects to see; never seen means missing."""
 
@@ -270,6 +318,9 @@ class RosterOffice(Section):
     room: Text = ""
     label: Text = ""
     neighbors: list[OfficeIdStr] = Field(default_factory=list, max_length=16)
+    # --- console (#15, engineer C): the room's place on its floor's plan, 0..1 from top left
+    x: float | None = Field(None, ge=0, le=1)
+    y: float | None = Field(None, ge=0, le=1)
 
 
 class SelfTestCfg(Section):
@@ -294,6 +345,9 @@ class GuardConfig(Settings):
     roster_file: ReadableFile | None = None
     selftest: SelfTestCfg = SelfTestCfg()
     log: LogCfg = LogCfg()
+    # --- console (#15, engineer C) ---
+    floors: list[FloorCfg] = Field(default_factory=list, max_length=500)
+    instructions: list[InstructionCfg] = Field(default_factory=list, max_length=500)
 
     @model_validator(mode="after")
     def _unique(self) -> GuardConfig:

@@ -8,14 +8,18 @@ mounted by the command line only with `[guard] demo = true`.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, get_args
 from urllib.parse import urlencode
 
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import FileResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from controller.guard.web.auth import User, csrf_token, current_user
+from controller.guard.web.auth import current_user
+from controller.guard.web.i18n import N_, gettext
+from controller.guard.web.installer import routes as installer_routes
+from controller.guard.web.page_context import page_context as _page_context
 from controller.guard.web.templating import templates
 from controller.protocol.messages import ALARM_EVENT_TYPES, EventType, format_ts
 
@@ -36,9 +40,36 @@ def _login_redirect(request: Request) -> Response:
     return RedirectResponse("/login?" + urlencode({"next": target}), status_code=303)
 
 
-def _page_context(request: Request, user: User) -> dict[str, Any]:
-    cfg = _service(request).cfg
-    return {"user": user, "csrf": csrf_token(request), "demo": bool(cfg.guard.demo)}
+async def plan_file(request: Request) -> Response:
+    """One configured floor plan (SVG or PNG), for signed-in users only."""
+    if current_user(request) is None:
+        return Response(status_code=401)
+    floors = _service(request).cfg.floors
+    index = int(request.path_params["index"])
+    if not 0 <= index < len(floors):
+        return Response("no such plan", status_code=404)
+    path = Path(floors[index].plan)
+    media = "image/svg+xml" if path.suffix.lower() == ".svg" else "image/png"
+    # an SVG plan is shown as an image (no scripts run in an <img>); never as a document
+    headers = {"Cache-Control": "private, max-age=300",
+               "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'"}
+    return FileResponse(path, media_type=media, headers=headers)
+
+
+def _page(name: str, active: str) -> Any:
+    """A signed-in page whose content the static scripts fill from the API."""
+
+    async def handler(request: Request) -> Response:
+        user = current_user(request)
+        if user is None:
+            return _login_redirect(request)
+        context = _page_context(request, user) | {"active": active,
+                                                  **dict(request.path_params)}
+        return templates.TemplateResponse(request, name, context)
+
+    handler.__name__ = f"{active}_page"
+    handler.__doc__ = f"The {active} page (rendered shell, filled live from the API)."
+    return handler
 
 
 async def dashboard(request: Request) -> Response:
@@ -49,20 +80,22 @@ async def dashboard(request: Request) -> Response:
     return templates.TemplateResponse(request, "dashboard.html", _page_context(request, user))
 
 
-_DETAIL_FIELDS = (("presses", "{} presses"), ("by", "by {}"), ("source", "source {}"),
-                  ("seconds", "{} s"), ("cmd", "cmd {}"), ("reason", "reason {}"),
-                  ("dropped", "{} dropped"))
+_DETAIL_FIELDS = (("presses", N_("{n} presses"), "n"), ("by", N_("by {by}"), "by"),
+                  ("source", N_("source {source}"), "source"),
+                  ("seconds", "{seconds} s", "seconds"),
+                  ("cmd", N_("cmd {cmd}"), "cmd"), ("reason", N_("reason {reason}"), "reason"),
+                  ("dropped", N_("{n} dropped"), "n"))
 
 
 def event_details(event: dict[str, Any]) -> str:
     """One short line of the type-specific fields (events.js renders live rows the same way)."""
     parts = []
     if event.get("alarm_id"):
-        parts.append(f"alarm {str(event['alarm_id'])[:8]}")
-    for key, label in _DETAIL_FIELDS:
+        parts.append(gettext("alarm {id}").format(id=str(event["alarm_id"])[:8]))
+    for key, label, name in _DETAIL_FIELDS:
         value = event.get(key)
         if value or (key == "seconds" and value is not None):
-            parts.append(label.format(value))
+            parts.append(gettext(label).format(**{name: value}))
     return ", ".join(parts)
 
 
@@ -125,4 +158,8 @@ async def events_page(request: Request) -> Response:
 routes = [
     Route("/", dashboard, methods=["GET"]),
     Route("/events", events_page, methods=["GET"]),
+    Route("/history", _page("history.html", "history"), methods=["GET"]),
+    Route("/alarms/{alarm_id:str}", _page("incident.html", "incident"), methods=["GET"]),
+    Route("/plans/{index:int}", plan_file, methods=["GET"]),
+    *installer_routes,
 ]

@@ -3,22 +3,23 @@
 "use strict";
 
 (function () {
+  const RANK = { panic: 0, fault: 1, drill: 2 };
+  const isOpen = (a) => a.state !== "resolved" && a.state !== "closed";
   const offices = new Map();
   const alarms = new Map();
   let frame = 0;
 
   function draw() {
     frame = 0;
-    // what needs a guard first: unacknowledged real alarms, then drills, then the rest;
-    // newest first within each group
-    const rank = (a) => (a.state === "active" ? 0 : 2) + (a.test ? 1 : 0);
-    const openAlarms = [...alarms.values()]
-      // fault alarms (issue 14) get their own, quieter rendering in the console rework (C);
-      // until then this page keeps to panics and drills
-      .filter((a) => a.state !== "resolved" && a.state !== "closed" && a.kind !== "fault")
-      .sort((a, b) => rank(a) - rank(b) || String(b.raised_at).localeCompare(String(a.raised_at)));
-    Alarms.render(openAlarms);
-    Offices.render([...offices.values()].sort((a, b) => a.id.localeCompare(b.id)));
+    // contract section 7: panic, then fault, then drill; oldest first within each (the
+    // oldest alarm is the one most likely forgotten). Acknowledging never moves a row.
+    const openAlarms = [...alarms.values()].filter(isOpen)
+      .sort((a, b) => RANK[Incident.kindOf(a)] - RANK[Incident.kindOf(b)] ||
+        String(a.raised_at).localeCompare(String(b.raised_at)) || String(a.alarm_id).localeCompare(String(b.alarm_id)));
+    Queue.render(openAlarms);
+    const sorted = [...offices.values()].sort((a, b) => a.id.localeCompare(b.id));
+    Offices.render(sorted);
+    Plans.update(sorted);
   }
   // setTimeout, not requestAnimationFrame: a background tab gets no animation frames, and an
   // alarm must still turn the screen red and start the tone there
@@ -46,7 +47,7 @@
         schedule();
         return;
       } catch (err) {
-        Offices.flash("Could not load the current picture: " + err.message, true);
+        Offices.flash(_("Could not load the current picture: {error}", { error: err.message }), true);
         return;
       }
     }
@@ -59,7 +60,8 @@
       offices.set(data.id, data);
       schedule();
     } else if (kind === "alarm" && data && data.alarm_id) {
-      if (data.state === "resolved" || data.state === "closed") alarms.delete(data.alarm_id); else alarms.set(data.alarm_id, data);
+      if (isOpen(data)) alarms.set(data.alarm_id, data); else alarms.delete(data.alarm_id);
+      Dialogs.changed(data.alarm_id);
       clearTimeout(frame);
       draw(); // alarms are drawn at once
     } else if (kind === "snapshot" && data && Array.isArray(data.offices)) {
@@ -75,38 +77,8 @@
     }
   }
 
-  // A screen that cannot receive alarms must say so loudly, not just grey out a badge.
-  const banner = document.getElementById("health-banner");
-  let brokerUp = true;
-  let streamUp = false;
-  let streamDownSince = Date.now();
-  function showHealth() {
-    let text = "";
-    if (!streamUp && Date.now() - streamDownSince > 4000) {
-      text = "This screen has lost its connection to the guard station and is NOT live. Reconnecting\u2026";
-    } else if (!brokerUp) {
-      text = "The guard station has lost its connection to the MQTT broker: new alarms cannot arrive. Check the broker.";
-    }
-    banner.textContent = text;
-    banner.classList.toggle("hidden", !text);
-    document.body.dataset.health = text ? "degraded" : "ok";
-  }
-  function onHealth(data) {
-    if (data && data.broker) brokerUp = !!data.broker.connected;
-    showHealth();
-  }
-  async function checkHealth() {
-    try { onHealth(await OS.getJSON("/healthz")); } catch (_e) { /* the stream state says enough */ }
-  }
-  setInterval(showHealth, 1000);
-  setInterval(() => { if (streamUp) checkHealth(); }, 30000);
-
-  OS.stream(function (kind, data) {
-    if (kind === "health") onHealth(data); else onMessage(kind, data);
-  }, function () { streamUp = true; checkHealth(); });
-  document.addEventListener("officesec:stream-down", () => {
-    if (streamUp) streamDownSince = Date.now();
-    streamUp = false;
-    showHealth();
-  });
+  OS.stream(onMessage, function () { /* the stream opens with a snapshot */ });
+  // a console in use keeps its session in use (the station's idle limit slides), and finds
+  // out when it ended anyway: then it says so loudly instead of showing a calm login page
+  setInterval(() => { OS.getJSON("/api/me").catch(() => {}); }, 30000);
 })();

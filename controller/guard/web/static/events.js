@@ -16,14 +16,14 @@
   /** The same short detail text the server renders (keep in step with pages.py). */
   function details(e) {
     const parts = [];
-    if (e.alarm_id) parts.push("alarm " + String(e.alarm_id).slice(0, 8));
-    if (e.presses) parts.push(e.presses + " presses");
-    if (e.by) parts.push("by " + e.by);
-    if (e.source) parts.push("source " + e.source);
+    if (e.alarm_id) parts.push(_("alarm {id}", { id: String(e.alarm_id).slice(0, 8) }));
+    if (e.presses) parts.push(_("{n} presses", { n: e.presses }));
+    if (e.by) parts.push(_("by {by}", { by: e.by }));
+    if (e.source) parts.push(_("source {source}", { source: e.source }));
     if (e.seconds !== undefined && e.seconds !== null) parts.push(e.seconds + " s");
-    if (e.cmd) parts.push("cmd " + e.cmd);
-    if (e.reason) parts.push("reason " + e.reason);
-    if (e.dropped) parts.push(e.dropped + " dropped");
+    if (e.cmd) parts.push(_("cmd {cmd}", { cmd: e.cmd }));
+    if (e.reason) parts.push(_("reason {reason}", { reason: e.reason }));
+    if (e.dropped) parts.push(_("{n} dropped", { n: e.dropped }));
     return parts.join(", ");
   }
 
@@ -45,7 +45,7 @@
       el("td", { class: "mono", text: e.seq }),
       el("td", { text: e.type }),
       el("td", { text: details(e) }),
-      el("td", { text: e.test ? "DRILL" : "" }));
+      el("td", { text: e.test ? _("DRILL") : "" }));
   }
 
   function trim() {

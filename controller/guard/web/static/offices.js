@@ -10,8 +10,12 @@ const Offices = (function () {
   let onCard = null; // hook for the demo simulator panel
 
   const LABELS = {
-    alarm: "ALARM", drill: "DRILL", missing: "missing \u2014 never seen", offline: "OFFLINE",
-    stale: "stale \u2014 no heartbeat", lockdown: "LOCKDOWN", fault: "fault", online: "online",
+    alarm: _("ALARM"), drill: _("DRILL"), missing: _("missing \u2014 never seen"), offline: _("OFFLINE"),
+    stale: _("stale \u2014 no heartbeat"), lockdown: _("LOCKDOWN"), fault: _("fault"), online: _("online"),
+  };
+  const SHORT = {
+    alarm: _("alarm"), drill: _("drill"), missing: _("missing"), offline: _("offline"),
+    stale: _("stale"), lockdown: _("lockdown"), fault: _("fault"), online: _("online"),
   };
 
   /** Primary status (one colour) and the secondary notes of an office. */
@@ -28,10 +32,10 @@ const Offices = (function () {
     else if (o.lockdown) primary = "lockdown";
     else if (o.faults && o.faults.length) primary = "fault";
     else if (o.availability !== "online") primary = "stale";
-    if (primary !== "offline" && o.availability === "offline") notes.push("offline");
-    if (primary !== "stale" && o.stale && o.availability !== "offline") notes.push("stale");
-    if (primary !== "lockdown" && o.lockdown) notes.push("lockdown");
-    if (primary !== "fault" && o.faults && o.faults.length) notes.push("fault: " + o.faults.join(", "));
+    if (primary !== "offline" && o.availability === "offline") notes.push(_("offline"));
+    if (primary !== "stale" && o.stale && o.availability !== "offline") notes.push(_("stale"));
+    if (primary !== "lockdown" && o.lockdown) notes.push(_("lockdown"));
+    if (primary !== "fault" && o.faults && o.faults.length) notes.push(_("fault: {faults}", { faults: o.faults.join(", ") }));
     else if (o.faults && o.faults.length) notes.push(o.faults.join(", "));
     return { primary, notes, gap: !!o.events_may_be_missing };
   }
@@ -54,7 +58,8 @@ const Offices = (function () {
       const result = await action();
       button.disabled = false;
       button.textContent = label;
-      flash(result.ok ? label + ": confirmed by the office" : label + " failed: " + OS.errorText(result), !result.ok);
+      flash(result.ok ? _("{action}: confirmed by the office", { action: label })
+        : _("{action} failed: {error}", { action: label, error: OS.errorText(result) }), !result.ok);
     });
     return button;
   }
@@ -74,17 +79,17 @@ const Offices = (function () {
 
   function build(o) {
     const actions = el("div", { class: "actions" },
-      twoStep("Drill", "Start drill?", "drill-btn", officeAction(o.id, "test")));
+      twoStep(_("Drill"), _("Start drill?"), "drill-btn", officeAction(o.id, "test")));
     if (isAdmin) {
       actions.append(
-        twoStep("Release door", "Release now?", "release-btn", officeAction(o.id, "release")),
-        twoStep("Lockdown", "Confirm lockdown", "danger lockdown-btn", officeAction(o.id, "lockdown")),
-        twoStep("Lift lockdown", "Confirm lift", "lift-btn", officeAction(o.id, "lift_lockdown")));
+        twoStep(_("Release door"), _("Release now?"), "release-btn", officeAction(o.id, "release")),
+        twoStep(_("Lockdown"), _("Confirm lockdown"), "danger lockdown-btn", officeAction(o.id, "lockdown")),
+        twoStep(_("Lift lockdown"), _("Confirm lift"), "lift-btn", officeAction(o.id, "lift_lockdown")));
     }
     const card = el("article", { class: "office", "data-office": o.id },
       el("div", { class: "office-head" },
         el("h3", { class: "label" }),
-        el("a", { class: "log-link", href: "/events?office=" + encodeURIComponent(o.id), text: "events" })),
+        el("a", { class: "log-link", href: "/events?office=" + encodeURIComponent(o.id), text: _("events") })),
       el("div", { class: "where" }),
       el("div", { class: "status" }),
       el("div", { class: "facts" }),
@@ -100,20 +105,22 @@ const Offices = (function () {
     card.className = "office st-" + st.primary + (st.gap ? " gap" : "");
     card.dataset.status = st.primary;
     card.querySelector(".label").textContent = loc.label || o.id;
-    card.querySelector(".where").textContent = [o.id, loc.floor && "Floor " + loc.floor, loc.room && "Room " + loc.room]
+    card.querySelector(".where").textContent = [o.id, loc.floor && _("Floor {floor}", { floor: loc.floor }), loc.room && _("Room {room}", { room: loc.room })]
       .filter(Boolean).join(" \u00b7 ");
     const alarm = o.alarm || o.open_alarm;
     const acked = (alarm && alarm.state === "acknowledged") || o.alarm_state === "acknowledged";
     card.querySelector(".status").textContent = LABELS[st.primary] +
-      ((st.primary === "alarm" || st.primary === "drill") && acked ? " \u2014 acknowledged" : "");
+      ((st.primary === "alarm" || st.primary === "drill") && acked ? " \u2014 " + _("acknowledged") : "");
     const facts = [];
-    if (o.door) facts.push("door " + o.door);
-    if (o.contact && o.contact !== "unknown") facts.push(o.contact);
-    if (o.outbox_pending) facts.push(o.outbox_pending + " unsent");
+    const DOOR = { locked: _("door locked"), released: _("door released") };
+    const CONTACT = { open: _("open"), closed: _("closed") };
+    if (o.door) facts.push(DOOR[o.door] || o.door);
+    if (o.contact && o.contact !== "unknown") facts.push(CONTACT[o.contact] || o.contact);
+    if (o.outbox_pending) facts.push(_("{n} unsent", { n: o.outbox_pending }));
     card.querySelector(".facts").textContent = facts.join(" \u00b7 ");
     const notes = card.querySelector(".notes");
     notes.replaceChildren(...st.notes.map((n) => el("div", { text: n })));
-    if (st.gap) notes.append(el("div", { class: "gap-note", text: "events may be missing (" + o.gaps + " gap" + (o.gaps > 1 ? "s" : "") + ", re-requested)" }));
+    if (st.gap) notes.append(el("div", { class: "gap-note", text: OS.ngettext("events may be missing ({n} gap, re-requested)", "events may be missing ({n} gaps, re-requested)", o.gaps) }));
     // a drill is refused while an alarm is open: do not offer it
     card.querySelector(".drill-btn").classList.toggle("hidden", st.primary === "alarm" || st.primary === "drill");
     const lock = card.querySelector(".lockdown-btn");
@@ -123,24 +130,100 @@ const Offices = (function () {
   }
 
   /** Show exactly these offices, in the given order. */
+  // problems first: what needs a guard, then what cannot raise an alarm, then the rest
+  const RANK = { alarm: 0, offline: 1, missing: 1, stale: 2, fault: 2, drill: 3, lockdown: 4, online: 5 };
+  const groups = new Map(); // "site|building|floor" -> section element
+  let latest = [];
+
+  function groupOf(o) {
+    const loc = o.location || {};
+    return [loc.site || "", loc.building || "", loc.floor || ""];
+  }
+  function groupTitle(parts) {
+    const [site, building, floor] = parts;
+    return [site || _("(no site)"), building, floor && _("Floor {floor}", { floor })].filter(Boolean).join(" \u00b7 ");
+  }
+  function groupBox(key, parts) {
+    let box = groups.get(key);
+    if (!box) {
+      box = el("section", { class: "office-group", "data-group": key },
+        el("h3", { class: "group-head" }, el("span", { class: "group-title", text: groupTitle(parts) }),
+          el("span", { class: "group-counts" })),
+        el("div", { class: "office-grid" }));
+      groups.set(key, box);
+    }
+    return box;
+  }
+
+  /** Show these offices grouped by site, building, floor; problems first; never reorder
+      under the pointer (the order catches up when it leaves the grid). */
   function render(offices) {
+    latest = offices;
     const seen = new Set();
-    offices.forEach((o, index) => {
+    for (const o of offices) {
       seen.add(o.id);
       let card = cards.get(o.id);
       if (!card) { card = build(o); cards.set(o.id, card); }
       fill(card, o);
-      if (grid.children[index] !== card) grid.insertBefore(card, grid.children[index] || null);
-    });
+      card._office = o;
+    }
     for (const [id, card] of cards) if (!seen.has(id)) { card.remove(); cards.delete(id); }
+    if (!grid.matches(":hover") || !grid.children.length) arrange(offices);
+    search();
     siteControls(offices);
     const counts = {};
     for (const card of cards.values()) counts[card.dataset.status] = (counts[card.dataset.status] || 0) + 1;
     const summary = document.getElementById("office-summary");
     if (summary) {
-      summary.textContent = Object.entries(counts).map(([k, v]) => v + " " + k).join(" \u00b7 ");
+      summary.textContent = Object.entries(counts).map(([k, v]) => v + " " + (SHORT[k] || k)).join(" \u00b7 ");
     }
   }
+
+  function arrange(offices) {
+    const byGroup = new Map();
+    for (const o of offices) {
+      const parts = groupOf(o);
+      const key = parts.join("|");
+      if (!byGroup.has(key)) byGroup.set(key, { parts, items: [] });
+      byGroup.get(key).items.push(cards.get(o.id));
+    }
+    const rank = (card) => RANK[card.dataset.status] ?? 5;
+    const ordered = [...byGroup.entries()].map(([key, g]) => {
+      g.items.sort((a, b) => rank(a) - rank(b) || a.dataset.office.localeCompare(b.dataset.office));
+      return { key, g, best: Math.min(...g.items.map(rank)) };
+    }).sort((a, b) => a.best - b.best || a.key.localeCompare(b.key));
+    ordered.forEach(({ key, g }, index) => {
+      const box = groupBox(key, g.parts);
+      if (grid.children[index] !== box) grid.insertBefore(box, grid.children[index] || null);
+      const inner = box.querySelector(".office-grid");
+      g.items.forEach((card, i) => { if (inner.children[i] !== card) inner.insertBefore(card, inner.children[i] || null); });
+      const counts = {};
+      for (const card of g.items) counts[card.dataset.status] = (counts[card.dataset.status] || 0) + 1;
+      const problems = g.items.length - (counts.online || 0);
+      box.querySelector(".group-counts").textContent = OS.ngettext("{n} office", "{n} offices", g.items.length) +
+        (problems ? " \u00b7 " + Object.entries(counts).filter(([k]) => k !== "online")
+          .map(([k, v]) => v + " " + (SHORT[k] || k)).join(" \u00b7 ") : "");
+      box.classList.toggle("has-problem", problems > 0);
+    });
+    for (const [key, box] of groups) if (!byGroup.has(key)) { box.remove(); groups.delete(key); }
+  }
+  grid.addEventListener("pointerleave", () => arrange(latest));
+
+  // search: label, room or id; groups without a match are hidden
+  const searchBox = document.getElementById("office-search");
+  function search() {
+    const q = searchBox ? searchBox.value.trim().toLowerCase() : "";
+    for (const card of cards.values()) {
+      const o = card._office || {};
+      const loc = o.location || {};
+      const hay = [o.id, loc.label, loc.room].filter(Boolean).join(" ").toLowerCase();
+      card.classList.toggle("hidden", !!q && !hay.includes(q));
+    }
+    for (const box of groups.values()) {
+      box.classList.toggle("hidden", !box.querySelector(".office:not(.hidden)"));
+    }
+  }
+  if (searchBox) searchBox.addEventListener("input", search);
 
   // site-wide lockdown (admins only: the container exists only in their page), one pair per site
   const siteBox = document.getElementById("site-controls");
@@ -150,10 +233,11 @@ const Offices = (function () {
     const sites = [...new Set(offices.map((o) => (o.location || {}).site).filter(Boolean))].sort();
     for (const site of sites) {
       if (siteButtons.has(site)) continue;
-      const label = sites.length > 1 ? " " + site : " whole site";
-      const on = twoStep("Lockdown" + label, "Confirm: lock every door of " + site, "danger site-lockdown",
+      const on = twoStep(sites.length > 1 ? _("Lockdown {site}", { site }) : _("Lockdown whole site"),
+        _("Confirm: lock every door of {site}", { site }), "danger site-lockdown",
         () => OS.post("/api/lockdown", { site, on: true }));
-      const off = twoStep("Lift lockdown" + label, "Confirm: lift for " + site, "site-lift",
+      const off = twoStep(sites.length > 1 ? _("Lift lockdown {site}", { site }) : _("Lift lockdown whole site"),
+        _("Confirm: lift for {site}", { site }), "site-lift",
         () => OS.post("/api/lockdown", { site, on: false }));
       siteButtons.set(site, [on, off]);
       siteBox.append(on, off);

@@ -1,0 +1,106 @@
+/* The installer's pages (admin): controllers' technical state (refreshed), the audit log
+   with filters and CSV, and one office's facts with its recent events. */
+"use strict";
+
+(function () {
+  const { el } = OS;
+  const page = document.getElementById("page");
+
+  function status(r) {
+    if (r.missing) return _("missing");
+    if (r.availability === "offline") return _("offline");
+    if (r.stale) return _("stale");
+    return _("online");
+  }
+  function seconds(s) { return s === null || s === undefined ? "\u2014" : OS.duration(s); }
+  function offset(s) { return s === null || s === undefined ? "\u2014" : (s > 0 ? "+" : "") + s.toFixed(2) + " s"; }
+  function faults(r) { return [...r.faults, ...r.fault_alarms.filter((f) => !r.faults.includes(f))].join(", ") || "\u2014"; }
+
+  async function controllers() {
+    const rows = await OS.getJSON("/installer/controllers");
+    return rows;
+  }
+
+  // ------------------------------------------------------------ overview
+  const table = document.querySelector("#controllers tbody");
+  async function refresh() {
+    try {
+      const rows = await controllers();
+      table.replaceChildren(...rows.map((r) => el("tr", { "data-office": r.id },
+        el("td", {}, el("a", { href: "/offices/" + encodeURIComponent(r.id), text: ((r.location || {}).label || r.id) + " (" + r.id + ")" })),
+        el("td", { text: status(r) }),
+        el("td", { class: "mono", text: r.version || "\u2014" }),
+        el("td", { class: "mono c-uptime", text: seconds(r.uptime_s) }),
+        el("td", { class: "mono c-heard", text: r.last_heard_s === null || r.last_heard_s === undefined ? "\u2014" : _("{t} ago", { t: seconds(r.last_heard_s) }) }),
+        el("td", { class: "mono c-outbox", text: (r.outbox_pending ?? "\u2014") + " / " + (r.outbox_dropped ?? "\u2014") }),
+        el("td", { text: faults(r) }),
+        el("td", { class: "mono c-offset", text: offset(r.clock_offset_s) }),
+        el("td", { class: "mono", text: [r.address, r.session].filter(Boolean).join(" \u00b7 ") || "\u2014" }))));
+      document.body.dataset.loaded = "true";
+    } catch (_e) { /* shown as not live by the probe */ }
+  }
+
+  // ------------------------------------------------------------ audit log
+  const audit = document.querySelector("#audit tbody");
+  const filters = document.getElementById("audit-filters");
+  let entries = [];
+  function matching() {
+    const want = (name) => filters.elements[name].value.trim().toLowerCase();
+    return entries.filter((e) => ["user", "action", "outcome"].every((k) => !want(k) || String(e[k] || "").toLowerCase().includes(want(k))));
+  }
+  function showAudit() {
+    audit.replaceChildren(...matching().map((e) => el("tr", {},
+      el("td", { class: "mono", text: OS.dateTime(new Date(e.at * 1000).toISOString()) }),
+      el("td", { text: e.user }), el("td", { text: e.action }), el("td", { text: e.target }),
+      el("td", { text: e.outcome }), el("td", { text: e.detail }))));
+  }
+  function cell(v) {
+    let s = v === null || v === undefined ? "" : String(v);
+    if (s && "=+-@".includes(s[0])) s = "'" + s; // no spreadsheet formulas
+    // (no regex literal with a quote in it: Babel's JS extractor would stop reading there)
+    const quote = ["\"", ",", "\n", "\r", ";"].some((c) => s.includes(c));
+    return quote ? "\"" + s.split("\"").join("\"\"") + "\"" : s;
+  }
+  function auditCsv() {
+    const cols = ["at", "user", "action", "target", "outcome", "detail"];
+    return [cols.join(","), ...matching().map((e) => cols.map((c) => cell(c === "at" ? new Date(e.at * 1000).toISOString() : e[c])).join(","))].join("\r\n") + "\r\n";
+  }
+  async function loadAudit() {
+    try { entries = await OS.getJSON("/api/audit"); showAudit(); } catch (_e) { /* keep */ }
+  }
+
+  // ------------------------------------------------------------ one office
+  async function office(id) {
+    const rows = await controllers();
+    const r = rows.find((x) => x.id === id);
+    if (r) {
+      document.getElementById("office-title").textContent = ((r.location || {}).label || r.id) + " (" + r.id + ")";
+      const facts = [[_("Location"), OS.where(r.location)], [_("Status"), status(r)], [_("Version"), r.version || "\u2014"],
+        [_("Uptime"), seconds(r.uptime_s)], [_("Last heard"), seconds(r.last_heard_s)],
+        [_("Outbox pending / dropped"), (r.outbox_pending ?? "\u2014") + " / " + (r.outbox_dropped ?? "\u2014")],
+        [_("Faults"), faults(r)], [_("Clock offset"), offset(r.clock_offset_s)]];
+      document.getElementById("office-facts").replaceChildren(...facts.flatMap(([k, v]) => [el("dt", { text: k }), el("dd", { text: v })]));
+    }
+    const events = await OS.getJSON("/api/events?limit=50&office=" + encodeURIComponent(id));
+    document.querySelector("#office-events tbody").replaceChildren(...events.map((e) => el("tr", {},
+      el("td", { class: "mono", text: OS.dateTime(e.ts) }), el("td", { class: "mono", text: e.seq }),
+      el("td", { text: e.type }), el("td", { text: e.test ? _("DRILL") : "" }))));
+    document.body.dataset.loaded = "true";
+  }
+
+  if (page.dataset.office) {
+    office(page.dataset.office);
+  } else {
+    refresh();
+    setInterval(refresh, 5000);
+    loadAudit();
+    filters.addEventListener("input", showAudit);
+    document.getElementById("audit-csv").addEventListener("click", () => {
+      const link = el("a", { href: URL.createObjectURL(new Blob(["\ufeff" + auditCsv()], { type: "text/csv;charset=utf-8" })), download: "audit.csv", class: "hidden" });
+      document.body.append(link);
+      link.click();
+      setTimeout(() => { URL.revokeObjectURL(link.href); link.remove(); }, 1000);
+    });
+    window.__auditCsv = auditCsv; // for the browser test: the exact file content
+  }
+})();
