@@ -32,8 +32,8 @@ def _ids(catalog: Any) -> set[str]:
 
 @pytest.fixture(scope="module")
 def pot(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    """What the sources use today (the same extraction tools/i18n.py runs)."""
-    sys.path.insert(0, str(ROOT / "tools"))
+    """What the sources use today (the same extraction .ci/i18n.py runs)."""
+    sys.path.insert(0, str(ROOT / ".ci"))
     from i18n import EXTRACT  # type: ignore[import-not-found]
 
     out = tmp_path_factory.mktemp("pot") / "messages.pot"
@@ -52,7 +52,7 @@ def extracted(pot: Any) -> set[str]:
 @pytest.mark.parametrize("lang", i18n.LANGUAGES)
 def test_every_string_of_the_console_is_in_the_catalog(extracted: set[str], lang: str):
     missing = sorted(extracted - _ids(_po(lang)))
-    assert missing == [], f"not in {lang}/messages.po (run tools/i18n.py, then translate)"
+    assert missing == [], f"not in {lang}/messages.po (run .ci/i18n.py, then translate)"
 
 
 @pytest.mark.parametrize("lang", i18n.LANGUAGES)
@@ -80,7 +80,7 @@ def test_the_shipped_mo_is_compiled_from_the_po(lang: str):
     fresh = {repr(m.id): repr(m.string) for m in read_mo(io.BytesIO(buf.getvalue())) if m.id}
     with (LOCALES / lang / "LC_MESSAGES" / "messages.mo").open("rb") as fh:
         shipped = {repr(m.id): repr(m.string) for m in read_mo(fh) if m.id}
-    assert shipped == fresh, "stale messages.mo: run tools/i18n.py"
+    assert shipped == fresh, "stale messages.mo: run .ci/i18n.py"
 
 
 def test_german_is_german_and_the_scripts_get_the_same_catalog():

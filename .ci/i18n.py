@@ -1,6 +1,6 @@
 """Maintain the console's catalogs: extract, merge, compile (run from the repository root).
 
-    .venv/bin/python tools/i18n.py
+    .venv/bin/python .ci/i18n.py
 
 Translate new entries in controller/guard/web/locales/de/LC_MESSAGES/messages.po
 (and copy the English msgid into en), then run it again: it compiles the .mo files
@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 LOCALES = ROOT / "controller" / "guard" / "web" / "locales"
 POT = LOCALES / "messages.pot"
 PYBABEL = str(Path(sys.executable).parent / "pybabel")
-EXTRACT = ["extract", "-F", "babel.cfg", "-k", "_", "-k", "ngettext:1,2", "-k", "N_", "--no-wrap",
+EXTRACT = ["extract", "-F", ".ci/babel.cfg", "-k", "_", "-k", "ngettext:1,2", "-k", "N_", "--no-wrap",
            "--sort-by-file", "--omit-header"]
 
 
