@@ -26,7 +26,7 @@ from tests.console_support import (
     rows_in_view,
     start_drill,
 )
-from tests.test_dashboard_support import Stack, start_stack, wait_for
+from tests.test_dashboard_support import Stack, publish_sim, start_stack, wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -339,4 +339,23 @@ def test_history_search_csv_and_the_incident_timeline(stack: Stack, console: Con
     for expected in ("panic button pressed", "acknowledged", "on the way", "resolved",
                      "Police called", "Polizei kam"):
         assert expected in text, expected
+    page.context.close()
+
+
+def test_resolved_while_the_button_is_still_held_says_no_new_press_can_be_detected(
+        stack: Stack, console: Console):
+    """Issue 16.10: the line stays open after the guard resolved: the card says so in words."""
+    page = console.screen("guard")
+    office = "eg-110"
+    publish_sim(stack, office, "panic", "press")  # pressed and held (or a cut wire)
+    try:
+        wait_for(lambda: any(a["office"] == office for a in stack.api("/api/alarms?open=true")),
+                 15, "the alarm")
+        close_all(stack)
+        card = page.locator(f'[data-office="{office}"]')
+        card.locator(':text("a new press cannot be detected here")').wait_for(timeout=15_000)
+    finally:
+        publish_sim(stack, office, "panic", "release")
+    card.locator(':text("a new press cannot be detected here")').wait_for(state="detached",
+                                                                          timeout=15_000)
     page.context.close()

@@ -189,9 +189,13 @@ def test_floor_plan_tab_shows_offices_and_the_alarmed_room_blinking(stack: Stack
     assert "Beratung 201" in page.locator("#plan-view").inner_text()  # not on a plan: listed
     panic(stack, "eg-102")
     plan.locator('.plan-marker[data-office="eg-102"].st-alarm.blink').wait_for()
-    marker = plan.locator('.plan-marker[data-office="eg-102"]').bounding_box()
-    canvas = plan.locator(".plan-canvas").bounding_box()
-    assert marker and canvas
+    # the plan is re-rendered on every change: measure both boxes from one rendering
+    def measured():
+        m = plan.locator('.plan-marker[data-office="eg-102"]').bounding_box()
+        c = plan.locator(".plan-canvas").bounding_box()
+        return (m, c) if m and c else None
+
+    marker, canvas = wait_for(measured, 10, "marker and plan measured")
     assert abs((marker["x"] + marker["width"] / 2 - canvas["x"]) / canvas["width"] - 0.5) < 0.02
     page.locator('.qrow:has-text("Beratung 102") .details-btn').click()
     page.locator('#details-dialog[open] .plan-marker[data-office="eg-102"].st-alarm').wait_for()

@@ -19,6 +19,21 @@ const Offices = (function () {
   };
 
   /** Primary status (one colour) and the secondary notes of an office. */
+  // what an office's state `faults` mean for the guard, in words (unknown codes stay as they are)
+  const FAULT_TEXT = {
+    panic_input_active: () => _("panic button still pressed or its line open \u2014 a new press cannot be detected here"),
+    panic_line: () => _("panic line fault"),
+    panic_line_short: () => _("panic line shorted \u2014 the panic button does not work"),
+    panic_line_cut: () => _("panic line cut"),
+    panic_line_tamper: () => _("panic line tampered with"),
+    storage: () => _("storage fault on the controller"),
+    walk_test_due: () => _("walk test due"),
+  };
+
+  function faultWords(faults) {
+    return faults.map((f) => (FAULT_TEXT[f] ? FAULT_TEXT[f]() : f)).join(", ");
+  }
+
   function status(o) {
     const state = o.state || {};
     const alarm = o.alarm || o.open_alarm; // the station's record, else the office's retained one
@@ -35,8 +50,8 @@ const Offices = (function () {
     if (primary !== "offline" && o.availability === "offline") notes.push(_("offline"));
     if (primary !== "stale" && o.stale && o.availability !== "offline") notes.push(_("stale"));
     if (primary !== "lockdown" && o.lockdown) notes.push(_("lockdown"));
-    if (primary !== "fault" && o.faults && o.faults.length) notes.push(_("fault: {faults}", { faults: o.faults.join(", ") }));
-    else if (o.faults && o.faults.length) notes.push(o.faults.join(", "));
+    if (primary !== "fault" && o.faults && o.faults.length) notes.push(_("fault: {faults}", { faults: faultWords(o.faults) }));
+    else if (o.faults && o.faults.length) notes.push(faultWords(o.faults));
     return { primary, notes, gap: !!o.events_may_be_missing };
   }
 
