@@ -157,3 +157,29 @@ def read_buffered(client: mqtt.Client, max_packets: int) -> MQTTErrorCode:
         if rc == MQTTErrorCode.MQTT_ERR_AGAIN:
             return MQTTErrorCode.MQTT_ERR_SUCCESS
     return MQTTErrorCode.MQTT_ERR_SUCCESS
+
+
+# The office's external loop (controller/office/link.py): paho without loop_start,
+# its reconnect helpers called from a connector thread exactly as loop_forever does.
+
+
+def prepare(client: mqtt.Client, **kwargs: Any) -> tuple[str, int]:
+    """Set the first broker and the connect arguments; no network, no thread (see link.py)."""
+    host, port = endpoints(client)[0]
+    client.connect_async(host, port, **kwargs)
+    return host, port
+
+
+def reconnect_wait(client: mqtt.Client) -> None:
+    """Wait paho's own backoff (min, doubling, max; reset by a CONNACK); ends early on stop."""
+    client._reconnect_wait()
+
+
+def connect_failed(client: mqtt.Client) -> None:
+    """Call on_connect_fail the way loop_forever does after a failed `reconnect()`."""
+    client._handle_on_connect_fail()
+
+
+def stop_reconnecting(client: mqtt.Client) -> None:
+    """Make a running `reconnect_wait` return at its next check (within 1 s)."""
+    client._thread_terminate = True
