@@ -102,6 +102,7 @@ class Daemon:
         self._backlog: list[Pending] = []
         self._emitting: str | None = None  # the event being published right now
         self._acked_early = False
+        self._in_turn = False
 
     # ------------------------------------------------------------ lifecycle
 
@@ -152,10 +153,15 @@ class Daemon:
     # --------------------------------------------------- foreign threads
 
     def _on_edge(self, name: str, active: bool, at: float) -> None:
-        self.q.put(("edge", Edge(name, active, at, self.clock.wall(),  # type: ignore[arg-type]
-                                 str(new_id()))))
+        item = ("edge", Edge(name, active, at, self.clock.wall(),  # type: ignore[arg-type]
+                             str(new_id())))
         if threading.current_thread() is not self.thread:
-            self.link.wake()  # on the logic thread (a sim press) it is handled after poll()
+            self.q.put(item)
+            self.link.wake()
+        elif self._in_turn or not self.q.empty():
+            self.q.put(item)  # keep the order; handled right after this turn
+        else:
+            self._turn(item)  # a sim press inside poll(): no queue at all
 
     def _on_ack(self, event_id: str) -> None:
         if event_id == self._emitting:  # a link that acks inside publish (FakeLink)
@@ -225,6 +231,7 @@ class Daemon:
 
     def _turn(self, item: tuple[Any, ...]) -> bool:
         """One item of the logic loop; False once told to stop."""
+        self._in_turn = True
         try:
             if item[0] == "stop":
                 self._execute([SetOutput("relay", False)])
@@ -236,6 +243,8 @@ class Daemon:
                 self._publish_state(force=True)
         except Exception:  # the logic thread must survive any single bad item
             log.exception("logic_item_failed", item=str(item[0]))
+        finally:
+            self._in_turn = False
         return True
 
     def pump(self) -> None:

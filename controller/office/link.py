@@ -89,6 +89,7 @@ class MqttLink:
         self._deferred: dict[object, _Deferred] = {}
         self._deferred_n = 0
         self._stopping = False
+        self._in_read = False
 
     def bind(self, *, on_message: MessageHandler, on_ack: AckHandler,
              on_connected: Callable[[], None], on_disconnected: Callable[[], None]) -> None:
@@ -170,7 +171,11 @@ class MqttLink:
             return
         client = self.client
         if readable:
-            client.loop_read()
+            self._in_read = True  # paho callbacks run now; their publishes wait for the end
+            try:
+                client.loop_read()
+            finally:
+                self._in_read = False
         if client.socket() is sock and client.want_write():
             client.loop_write()  # what callbacks published (paho defers it in them)
         if client.socket() is sock:
@@ -265,8 +270,8 @@ class MqttLink:
 
     def let_out(self, max_wait_s: float = 0.0) -> None:
         """Write what paho still holds now (only ever something when called from a callback)."""
-        if self._sock is not None and self.client.want_write():
-            self.client.loop_write()
+        if self._sock is not None and not self._in_read and self.client.want_write():
+            self.client.loop_write()  # (inside a callback paho writes when it returns)
 
     def publish(self, topic: str, payload: bytes, *, retain: bool, qos: int = 1) -> None:
         """Fire-and-track publish for state, alarm and other retained topics."""
