@@ -269,9 +269,13 @@ class MqttLink:
         self._publish(topic, payload, retain=False, track=event_id)
 
     def let_out(self, max_wait_s: float = 0.0) -> None:
-        """Write what paho still holds now (only ever something when called from a callback)."""
-        if self._sock is not None and not self._in_read and self.client.want_write():
-            self.client.loop_write()  # (inside a callback paho writes when it returns)
+        """Put the alarm on the wire now, before the daemon builds the alarm and state topics."""
+        if self._sock is None or not self.client.want_write():
+            return
+        if self._in_read:  # a sim press handled inside on_message: paho would wait
+            mqttclient.write_queued(self.client)
+        else:
+            self.client.loop_write()
 
     def publish(self, topic: str, payload: bytes, *, retain: bool, qos: int = 1) -> None:
         """Fire-and-track publish for state, alarm and other retained topics."""
