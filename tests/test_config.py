@@ -134,3 +134,29 @@ def test_keygen_writes_0600_private_key_and_refuses_overwrite(tmp_path: Path) ->
     assert (tmp_path / "k" / "guard-signing.key").stat().st_mode & 0o777 == 0o600
     again = run_cli("keygen", "--out", str(tmp_path / "k"))
     assert again.returncode == 1 and "already exists" in again.stderr
+
+
+def test_issue16_keys_are_strict_and_named() -> None:
+    """Supervised line bands, SPI pins, the fire input and the walk test (issue 16)."""
+    from controller.errors import ConfigError
+    from controller.office.office_config import OfficeConfig
+    from controller.settings import build
+
+    def problems(**sections: object) -> list[str]:
+        try:
+            build(OfficeConfig, {"office": {"id": "eg-101"}, **sections})
+        except ConfigError as exc:
+            return exc.problems
+        return []
+
+    assert problems(panic_line={"supervision": "eol", "idle_high": 0.6}) == [
+        "panic_line.alarm_low: must be greater than idle_high (0.6)"]
+    assert any("hardware.rex_pin: GPIO9 is used by the ADC's SPI bus" in p
+               for p in problems(panic_line={"supervision": "eol"}, hardware={"rex_pin": 9}))
+    assert problems(panic_line={"supervision": "eol", "poll_s": 0.05})  # a 20 ms tap missed
+    assert problems(panic_line={"supervison": "eol"})  # a typo is an error
+    assert any(p.startswith("hardware.fire_pin") for p in problems(hardware={"fire_pin": 17}))
+    assert problems(fire={"release_on_fire": "yes please"})
+    assert problems(alarm={"walk_test_days": -1})
+    assert problems(alarm={"walk_test_days": 0}, fire={"release_on_fire": True},
+                    hardware={"fire_pin": 6}) == []

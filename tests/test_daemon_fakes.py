@@ -14,7 +14,7 @@ from gpiozero.pins.mock import MockFactory
 from controller.office.board import Board
 from controller.office.compose import make_outbox, subscriptions
 from controller.office.daemon import Daemon
-from controller.office.machine import DEBOUNCE_S
+from controller.office.machine import DEBOUNCE_S, RELEASE_STABLE_S
 from controller.office.office_config import OfficeConfig
 from controller.office.testing import FakeClock, FakeLink
 from tests.office_proc import office_sections
@@ -56,8 +56,11 @@ def test_a_press_is_published_at_once_without_waiting_for_the_debounce(office):
 
 def test_release_pulse_lasts_release_s_on_the_fake_clock(office):
     daemon, clock, link, factory = office
-    factory.pin(RELEASE).drive_low()  # pressed: the pulse starts here
+    factory.pin(RELEASE).drive_low()  # pressed
     daemon.pump()
+    assert not daemon.board.relay_is_on()  # issue 16.3: not at the edge, only once it held
+    clock.advance(RELEASE_STABLE_S)
+    daemon.pump()  # held stable: the pulse starts here
     assert daemon.board.relay_is_on()
     assert [e["source"] for e in link.events("door_released")] == ["button"]
     clock.advance(DEBOUNCE_S * 2)
@@ -70,6 +73,28 @@ def test_release_pulse_lasts_release_s_on_the_fake_clock(office):
     daemon.pump()
     assert not daemon.board.relay_is_on()
     assert len(link.events("door_locked")) == 1
+
+
+def test_a_100_microsecond_glitch_on_the_release_line_keeps_the_door_locked(office):
+    daemon, clock, link, factory = office
+    factory.pin(RELEASE).drive_low()
+    clock.advance(0.0001)
+    factory.pin(RELEASE).drive_high()
+    for _ in range(5):
+        daemon.pump()
+        clock.advance(RELEASE_STABLE_S)
+    assert not daemon.board.relay_is_on()
+    assert link.events("door_released") == []
+    assert not any(p.json()["relay"] for p in link.published if p.topic.endswith("sim/output"))
+
+
+def test_a_20_ms_panic_tap_still_raises_the_alarm(office):
+    daemon, clock, link, factory = office
+    factory.pin(PANIC).drive_high()
+    clock.advance(0.02)
+    factory.pin(PANIC).drive_low()
+    daemon.pump()
+    assert len(link.events("panic")) == 1
 
 
 def test_events_wait_in_the_outbox_while_offline_and_replay_in_order(office):

@@ -38,7 +38,7 @@ def test_start_reports_and_keeps_everything_off() -> None:
     assert drv.m.outputs == {"relay": False, "ack_led": False, "neighbor_led": False}
     assert drv.m.snapshot() == {"door": "locked", "contact": "closed", "alarm": "none",
                                 "alarm_id": None, "alarm_test": False, "lockdown": False,
-                                "faults": []}
+                                "panic_input": "idle", "fire_alarm": False, "faults": []}
     assert drv.m.next_deadline() is None
 
 
@@ -196,7 +196,7 @@ def test_panic_line_fault_and_recovery(d: Driver) -> None:
     assert types(d.tick(69.9)) == []
     fx = d.tick(70.0)
     assert types(fx) == ["panic_line_fault"] and outs(fx) == []
-    assert d.m.snapshot()["faults"] == ["panic_line"]
+    assert d.m.snapshot()["faults"] == ["panic_input_active", "panic_line"]
     assert d.m.snapshot()["alarm"] == "active"  # the fault does not close the alarm
     assert d.m.next_deadline() is None
     assert types(d.tick(500.0)) == []  # reported once

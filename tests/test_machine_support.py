@@ -52,18 +52,30 @@ class Driver:
 
     def start(self, at: float = 0.0, levels: dict[str, bool] | None = None,
               alarm: AlarmRecord | None = None, lockdown: bool = False,
-              uid: str = "") -> list[Effect]:
+              uid: str = "", **more: Any) -> list[Effect]:
         lv = {"panic": False, "release": False, "door": False, "rex": False}
         lv.update(levels or {})
-        return self._do(Started(at, wall(at), lv, alarm, lockdown, uid or new_id()))
+        return self._do(Started(at, wall(at), lv, alarm, lockdown, uid or new_id(), **more))
 
     def edge(self, name: str, active: bool, at: float, uid: str = "") -> list[Effect]:
         return self._do(EdgeIn(name, active, at, wall(at), uid or new_id()))  # type: ignore[arg-type]
 
     def press(self, name: str, at: float, hold: float = 0.2) -> list[Effect]:
-        """A clean press and release; returns the effects of the press edge."""
-        fx = self.edge(name, True, at)
-        self.edge(name, False, at + hold)
+        """A clean press and release; returns the effects of the press.
+
+        An input that must hold its level (release, fire) counts `stable_s` after
+        its edge: here the edge comes that much before `at`, so the press takes
+        effect AT `at` (the tick when it has been stable long enough), and its
+        letting go has settled by `at + hold`.
+        """
+        stable = self.m.inputs[name].stable_s
+        fx = self.edge(name, True, at - stable)
+        if stable:
+            fx = fx + self.tick(at)
+            self.edge(name, False, at + hold - stable)
+            self.tick(at + hold)
+        else:
+            self.edge(name, False, at + hold)
         return fx
 
     def tick(self, at: float) -> list[Effect]:

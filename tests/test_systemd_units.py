@@ -93,7 +93,7 @@ def test_office_unit_can_reach_gpio_and_makes_the_relay_safe_after_every_stop() 
     assert u["Service.SupplementaryGroups"] == ["gpio"]
     assert "Service.PrivateDevices" not in u  # would hide /dev/gpiochip*
     assert "Service.ProcSubset" not in u  # gpiozero reads the board revision from /proc
-    assert u["Service.DeviceAllow"] == ["char-gpiochip rw"]
+    assert u["Service.DeviceAllow"] == ["char-gpiochip rw", "char-spidev rw"]
     runtime = "/run/" + u["Service.RuntimeDirectory"][0]
     assert u["Service.WorkingDirectory"] == [runtime]
     assert f"LG_WD={runtime}" in u["Service.Environment"]
@@ -101,6 +101,9 @@ def test_office_unit_can_reach_gpio_and_makes_the_relay_safe_after_every_stop() 
     start, post = u["Service.ExecStart"][0].split(), u["Service.ExecStopPost"][0].split()
     assert start[1:3] == ["run", "--config"]
     assert post[1:] == ["relay-off", "--config", start[3]]
+    # issue 16.1: a pulse left driven by a killed daemon is also cut before every (re)start
+    pre = u["Service.ExecStartPre"][0].split()
+    assert pre == post
 
 
 def test_units_parse_as_ini() -> None:

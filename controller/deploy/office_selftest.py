@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from controller.errors import ConfigError, ControllerError, print_problems
+from controller.office import gpio_persist
 from controller.office.board import Board
 from controller.office.office_config import HardwareCfg, OfficeConfig, load_office_config
 from controller.protocol.messages import SimOutput, Topics
@@ -66,7 +67,7 @@ _ACTIVE = {"panic": "ACTIVE (pressed, or the nc line is cut)", "release": "PRESS
 def check_gpio(cfg: OfficeConfig, pulse: bool, factory: Any = None) -> list[Check]:
     """Claim the pins, read the inputs, pulse relay and LEDs only when asked."""
     hw = cfg.hardware
-    board = Board(hw, lambda *_: None, factory=factory)
+    board = Board(hw, lambda *_: None, factory=factory, panic_line=cfg.panic_line)
     try:
         board.start()
     except ControllerError as exc:
@@ -83,6 +84,12 @@ def check_gpio(cfg: OfficeConfig, pulse: bool, factory: Any = None) -> list[Chec
             # at install time nothing should be pressed; an open door is only information
             ok = None if name == "door" else not active
             checks.append(Check(f"{name} input", ok, f"GPIO{pins[name]}: {text}"))
+        if board.supervised:
+            cond = board.line_condition
+            checks.append(Check("panic line", cond == "ok",
+                                f"EOL supervision, MCP3008 channel {cfg.panic_line.channel}: "
+                                f"{'ok' if cond == 'ok' else cond.upper()} (reads "
+                                f"{board.line.read() if board.line else 0:.2f} of Vref)"))
         checks.append(_pulse(board, hw) if pulse else
                       Check("relay", None, "not pulsed (add --pulse-relay to test the strike)"))
     finally:
@@ -231,6 +238,22 @@ def check_certificate(cfg: OfficeConfig) -> Check | None:
                  f"client certificate valid for {days} more days")
 
 
+def check_gpio_persistence(cfg: OfficeConfig,
+                           found: gpio_persist.Persistence | None = None) -> Check:
+    """Issue 16.1: without strict_gpiod a killed daemon leaves the strike relay driven."""
+    if cfg.hardware.pin_factory == "mock":
+        return Check("strict_gpiod", None, "not checked with simulated pins")
+    found = found if found is not None else gpio_persist.check()
+    if found.persists is None:
+        return Check("strict_gpiod", None, f"unknown: {found.detail}")
+    if found.persists:
+        return Check("strict_gpiod", False, f"{found.detail}. A killed daemon would leave the "
+                     "door released until the unit's ExecStopPost runs (forever when started "
+                     "by hand): add dtparam=strict_gpiod to config.txt and reboot")
+    return Check("strict_gpiod", True, f"{found.detail}: a released GPIO line reverts to an "
+                                       "input, the pull resistor de-energises the relay")
+
+
 def check_clock() -> Check:
     """NTP sync as systemd-timesyncd reports it; unknown when timedatectl is absent."""
     exe = shutil.which("timedatectl")
@@ -253,6 +276,7 @@ def run_selftest(cfg: OfficeConfig, *, pulse: bool, factory: Any = None) -> list
     """Every check, in the order an installer fixes them."""
     checks = [Check("config", True, f"office {cfg.office.id} ({cfg.office.label or 'no label'})")]
     checks += check_gpio(cfg, pulse, factory)
+    checks.append(check_gpio_persistence(cfg))
     if _pins_busy(checks[1]):
         # the broker allows one connection per office: testing it would knock the running
         # daemon off the broker for a moment

@@ -14,6 +14,11 @@ Wiring (all inputs switch to GND, internal pull-ups on):
 | release | high       | low                         |
 | rex     | high       | low                         |
 | door    | low (reed closed) | high (door open)     |
+| fire, `no` | high    | low (the fire panel's contact closes) |
+| fire, `nc` | low     | high (contact opens)        |
+
+With `panic_line.supervision = "eol"` the panic loop is read through an
+MCP3008 ADC instead (`panic_line.py`): idle, pressed, short, cut and tamper.
 
 No gpiozero `bounce_time` is used: lgpio's debounce delays every edge and the
 mock factory ignores it; debouncing is done by the state machine instead.
@@ -29,7 +34,8 @@ from typing import Any
 import structlog
 
 from controller.errors import HardwareError
-from controller.office.office_config import HardwareCfg
+from controller.office.office_config import HardwareCfg, PanicLineCfg
+from controller.office.panic_line import AdcPanicLine, Change
 from controller.protocol.names import INPUT_NAMES
 
 log = structlog.get_logger("hardware")
@@ -37,9 +43,12 @@ log = structlog.get_logger("hardware")
 RawSink = Callable[[str, bool, float], None]
 """Called from a GPIO thread with (input name, logical active, monotonic time)."""
 OutputSink = Callable[[dict[str, bool]], None]
+LineSink = Callable[[str, float], None]
+"""Called from the ADC thread with (line condition, monotonic time)."""
 
 _INPUTS = INPUT_NAMES
 _IDLE_HIGH = {"release": True, "rex": True, "door": False}
+MOCK_IDLE, MOCK_PRESSED = "idle", "pressed"  # what the mock ADC shows for a sim press
 
 
 class Board:
@@ -47,9 +56,20 @@ class Board:
 
     def __init__(self, cfg: HardwareCfg, sink: RawSink | None = None, *, factory: Any = None,
                  on_outputs: OutputSink | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        """Remember the wiring; `start()` claims the pins. `clock` stamps each edge."""
+                 clock: Callable[[], float] = time.monotonic,
+                 panic_line: PanicLineCfg | None = None,
+                 sim_start: dict[str, bool] | None = None) -> None:
+        """Remember the wiring; `start()` claims the pins. `clock` stamps each edge.
+
+        `sim_start`: mock pins only, the logical input levels found at start (default:
+        all idle), e.g. a panic wire that is still cut when the daemon restarts.
+        """
         self.cfg = cfg
+        self.sim_start = sim_start or {}
+        self.line_cfg = panic_line if panic_line is not None else PanicLineCfg()
+        self.line: AdcPanicLine | None = None
+        self.mock_adc: Any = None  # the MockMCP3008 behind a supervised line on mock pins
+        self.on_line: LineSink = lambda *_: None
         self.sink: RawSink = sink if sink is not None else (lambda *_: None)
         self.clock = clock
         self.factory = factory
@@ -59,10 +79,23 @@ class Board:
         self.state = {"relay": False, "ack_led": False, "neighbor_led": False}
         self._lock = threading.Lock()
 
-    def bind(self, sink: RawSink, on_outputs: OutputSink | None = None) -> None:
-        """Attach the daemon's edge sink and output reporter (before `start()`)."""
+    def bind(self, sink: RawSink, on_outputs: OutputSink | None = None,
+             on_line: LineSink | None = None) -> None:
+        """Attach the daemon's edge sink, output and line reporters (before `start()`)."""
         self.sink = sink
         self.on_outputs = on_outputs
+        if on_line is not None:
+            self.on_line = on_line
+
+    @property
+    def supervised(self) -> bool:
+        """The panic loop is read through the ADC (EOL resistors), not as a digital input."""
+        return self.line_cfg.supervision != "off"
+
+    @property
+    def line_condition(self) -> str:
+        """`ok`, or the supervised line's `short` / `cut` / `tamper`."""
+        return self.line.filter.condition if self.line is not None else "ok"
 
     @property
     def is_mock(self) -> bool:
@@ -88,8 +121,8 @@ class Board:
 
     def _pins(self) -> dict[str, int | None]:
         c = self.cfg
-        return {"panic": c.panic_pin, "release": c.release_pin, "door": c.door_pin,
-                "rex": c.rex_pin}
+        return {"panic": None if self.supervised else c.panic_pin, "release": c.release_pin,
+                "door": c.door_pin, "rex": c.rex_pin, "fire": c.fire_pin}
 
     def start(self) -> None:
         """Claim every pin: the relay first, de-energised, then the LEDs and inputs."""
@@ -110,20 +143,53 @@ class Board:
                                                             pin_factory=self.factory)
             if self.is_mock:
                 for name in self.devices.keys() & set(_INPUTS):
-                    self._drive(name, active=False)
+                    self._drive(name, active=self.sim_start.get(name, False))
             for name in self.devices.keys() & set(_INPUTS):
                 dev = self.devices[name]
                 dev.when_activated = self._callback(name, pin_low=True)
                 dev.when_deactivated = self._callback(name, pin_low=False)
+            if self.supervised:
+                self._start_line()
         except Exception as exc:  # GPIOPinInUse, PinInvalidPin, ... all mean "cannot run"
             self.close()
             raise HardwareError(f"hardware: cannot claim pins: {exc}") from exc
         self._report()
 
+    def _start_line(self) -> None:
+        if self.is_mock:
+            from controller.office.testing import MockMCP3008  # noqa: PLC0415
+
+            self.mock_adc = MockMCP3008(self.factory, port=self.line_cfg.spi_port,
+                                        device=self.line_cfg.spi_device)
+            self.set_mock_line(MOCK_PRESSED if self.sim_start.get("panic") else MOCK_IDLE)
+        self.line = AdcPanicLine(self.line_cfg, self.factory, self._line_change, self.clock)
+        self.line.start()
+
+    def _line_change(self, change: Change, at: float) -> None:
+        kind, value = change
+        try:
+            if kind == "panic":
+                self.sink("panic", bool(value), at)
+            else:
+                self.on_line(str(value), at)
+        except Exception:  # never let an exception end the ADC thread
+            log.exception("panic_line_report_failed")
+
+    def set_mock_line(self, band: str) -> None:
+        """Mock pins only: put the simulated loop in a band (idle, pressed, short, cut, tamper)."""
+        c = self.line_cfg
+        value = {"idle": (c.idle_low + c.idle_high) / 2,
+                 "pressed": (c.alarm_low + c.alarm_high) / 2,
+                 "short": c.short_below / 2, "cut": (c.cut_above + 1) / 2,
+                 "tamper": (c.idle_high + c.alarm_low) / 2}[band]
+        self.mock_adc.values[c.channel] = value
+
     def _active_from_low(self, name: str, pin_low: bool) -> bool:
         """Translate a pin level (low = contact to GND closed) to the logical level."""
         if name == "panic":
             return pin_low if self.cfg.panic_contact == "no" else not pin_low
+        if name == "fire":
+            return pin_low if self.cfg.fire_contact == "no" else not pin_low
         if name == "door":
             return not pin_low
         return pin_low
@@ -146,6 +212,8 @@ class Board:
             dev = self.devices.get(name)
             if dev is not None:
                 out[name] = self._active_from_low(name, bool(dev.is_active))
+        if self.line is not None:
+            out["panic"] = self.line.filter.pressed
         return out
 
     def set_output(self, name: str, on: bool) -> None:
@@ -180,13 +248,17 @@ class Board:
     # ------------------------------------------------------- simulation
 
     def _drive(self, name: str, *, active: bool) -> None:
-        pin_for = {"panic": self.cfg.panic_pin, "release": self.cfg.release_pin,
-                   "door": self.cfg.door_pin, "rex": self.cfg.rex_pin}[name]
+        if name == "panic" and self.mock_adc is not None:
+            self.set_mock_line(MOCK_PRESSED if active else MOCK_IDLE)
+            return
+        pin_for = self._pins()[name]
         if pin_for is None:
             return
         pin = self.factory.pin(pin_for)
         if name == "panic":
             high = (not active) if self.cfg.panic_contact == "no" else active
+        elif name == "fire":
+            high = (not active) if self.cfg.fire_contact == "no" else active
         elif name == "door":
             high = active
         else:
@@ -198,7 +270,9 @@ class Board:
 
     def simulate(self, name: str, active: bool) -> bool:
         """Drive a mock input as real wiring would (sim topics); False if not possible."""
-        if not self.is_mock or name not in _INPUTS or name not in self.devices:
+        if not self.is_mock or name not in _INPUTS:
+            return False
+        if name not in self.devices and not (name == "panic" and self.mock_adc is not None):
             return False
         self._drive(name, active=active)
         return True
@@ -207,6 +281,12 @@ class Board:
 
     def close(self) -> None:
         """Relay off first, then release every pin (safe even if start() failed)."""
+        if self.line is not None:
+            self.line.close()
+            self.line = None
+        if self.mock_adc is not None:
+            self.mock_adc.close()
+            self.mock_adc = None
         relay = self.devices.get("relay")
         if relay is not None:
             try:

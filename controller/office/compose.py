@@ -40,7 +40,8 @@ def make_outbox(cfg: OfficeConfig) -> Outbox:
 def build_daemon(cfg: OfficeConfig, *, factory: Any = None, clock: Clock | None = None) -> Daemon:
     """The real daemon: outbox, board (with `factory` or the configured pins), paho link."""
     clock = clock or SystemClock()
-    board = Board(cfg.hardware, factory=factory, clock=clock.monotonic)
+    board = Board(cfg.hardware, factory=factory, clock=clock.monotonic,
+                  panic_line=cfg.panic_line)
     topics = Topics(cfg.mqtt.prefix)
     link = MqttLink(cfg.mqtt, client_id=cfg.mqtt.client_id or f"officesec-{cfg.office.id}",
                     will_topic=topics.availability(cfg.office.id),

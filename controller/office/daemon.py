@@ -27,6 +27,8 @@ from controller.office.alarm_codec import alarm_payload, decode_alarm, encode_al
 from controller.office.board import Board
 from controller.office.clock import Clock
 from controller.office.command_gate import CommandGate, RateLimit
+from controller.office.daemon_delivery import Delivery, parse_wall
+from controller.office.gpio_persist import persistence_warning
 from controller.office.machine import (
     AlarmChanged,
     AlarmRecord,
@@ -34,8 +36,10 @@ from controller.office.machine import (
     Edge,
     Effect,
     Emit,
+    LineChanged,
     Machine,
     NeighborAlarm,
+    NeighborsResync,
     SetOutput,
     Started,
     Tick,
@@ -59,11 +63,10 @@ log = structlog.get_logger("daemon")
 
 STOP_TIMEOUT_S = 1.5  # SIGTERM to exit must stay under 2 s (issue 2)
 LOOP_MAX_SLEEP_S = 1.0  # the logic loop turns at least this often, for the watchdog
-REPLAY_CHUNK = 200  # events re-sent per logic-loop turn after a reconnect
 WATCHDOG_STALE_S = 5.0  # the logic thread must have looped this recently to pet the dog
 
 
-class Daemon:
+class Daemon(Delivery):
     """One office: build with a config, `start()`, then `stop()`."""
 
     def __init__(self, cfg: OfficeConfig, *, board: Board, link: Link, outbox: Outbox,
@@ -79,11 +82,13 @@ class Daemon:
         self.q: queue.Queue[tuple[Any, ...]] = queue.Queue()
         self.outbox = outbox
         self.board = board
-        board.bind(self._on_edge, self._on_outputs)
+        board.bind(self._on_edge, self._on_outputs, self._on_line)
         self.machine = Machine(release_s=cfg.door.release_s, held_open_s=cfg.door.held_open_s,
                                line_fault_s=cfg.alarm.line_fault_s,
                                has_contact=cfg.hardware.door_pin is not None,
-                               allow_remote_release=cfg.security.allow_remote_release)
+                               allow_remote_release=cfg.security.allow_remote_release,
+                               release_on_fire=cfg.fire.release_on_fire,
+                               walk_test_s=cfg.alarm.walk_test_days * 86400)
         key = (load_public_key(Path(cfg.security.guard_public_key))
                if cfg.security.guard_public_key else None)
         self.gate = CommandGate(self.office, key, cfg.security.command_window_s, self.outbox)
@@ -113,18 +118,24 @@ class Daemon:
         `pump()` (tests with a fake clock).
         """
         self.outbox.open()
+        if self.cfg.hardware.pin_factory == "lgpio":
+            warning = persistence_warning()
+            if warning is not None:  # issue 16.1: a killed daemon would leave the strike on
+                log.warning("gpio_outputs_persist", detail=warning)
         self.board.start()
-        alarm = decode_alarm(self.outbox.meta.get("alarm"))
-        lockdown = self.outbox.meta.get("lockdown") == "1"
+        meta = self.outbox.meta
+        alarm = decode_alarm(meta.get("alarm"))
+        lockdown = meta.get("lockdown") == "1"
         if self.outbox.void is not None:
             # an unclean stop: tell the guard which seq numbers will never be filled
             log.warning("seq_void_after_crash", void_from=self.outbox.void[0],
                         void_to=self.outbox.void[1])
         now = self.clock.monotonic()
-        self._execute(self.machine.handle(Started(now, self.clock.wall(), self.board.levels(),
-                                                  alarm,
-                                                  lockdown, str(new_id()),
-                                                  self.outbox.void)))
+        self._execute(self.machine.handle(Started(
+            now, self.clock.wall(), self.board.levels(), alarm, lockdown, str(new_id()),
+            self.outbox.void, panic_was_active=meta.get("panic_active") == "1",
+            last_walk_test=parse_wall(meta.get("last_walk_test")),
+            line=self.board.line_condition)))  # type: ignore[arg-type]
         self.link.start()
         if thread:
             self.thread = threading.Thread(target=self._logic, name="logic", daemon=True)
@@ -146,9 +157,11 @@ class Daemon:
 
     def healthy(self) -> bool:
         """Logic thread looping, outbox writer alive, paho's loop alive (watchdog)."""
+        line = self.board.line
         return (self.thread is not None and self.thread.is_alive()
                 and time.monotonic() - self.loop_beat < WATCHDOG_STALE_S
-                and self.outbox.alive and self.link.loop_alive)
+                and self.outbox.alive and self.link.loop_alive
+                and (line is None or line.alive))
 
     # --------------------------------------------------- foreign threads
 
@@ -168,6 +181,10 @@ class Daemon:
             self._acked_early = True
         else:
             self.outbox.delivered(event_id)
+
+    def _on_line(self, condition: str, _at: float) -> None:
+        self.q.put(("line", condition))
+        self.link.wake()  # from the panic-line thread: the logic thread may be in poll()
 
     def _on_outputs(self, outputs: dict[str, bool]) -> None:
         if self.board.is_mock:
@@ -274,7 +291,11 @@ class Daemon:
             self._command(item[1], item[2], now)
         elif kind == "neighbor":
             self._execute(self.machine.handle(NeighborAlarm(item[1], item[2], now, wall)))
+        elif kind == "line":
+            self._execute(self.machine.handle(LineChanged(item[1], now, wall)))
         elif kind == "connected":
+            # the retained alarms come again now; a neighbour resolved meanwhile does not
+            self._execute(self.machine.handle(NeighborsResync(now, wall)))
             self._replay()
         elif kind == "disconnected":
             self.online = False
@@ -304,13 +325,6 @@ class Daemon:
             cmd.cmd, cmd.by, cmd.nonce, now, wall,
             None if cmd.alarm_id is None else str(cmd.alarm_id), str(new_id()))))
 
-    def _resend(self, from_seq: int, to_seq: int) -> None:
-        rows = self.outbox.stored_range(from_seq, to_seq)
-        topic = self.topics.event(self.office)
-        for _seq, payload in rows:
-            self.link.publish(topic, payload, retain=False)
-        log.info("resent", from_seq=from_seq, to_seq=to_seq, count=len(rows))
-
     # -------------------------------------------------------------- effects
 
     def _execute(self, effects: list[Effect]) -> None:
@@ -327,8 +341,7 @@ class Daemon:
                     self._alarm_changed(fx.alarm)
             except Exception:  # one failed effect must not skip the others
                 log.exception("effect_failed", effect=type(fx).__name__)
-        if self.outbox.meta.get("lockdown", "0") != ("1" if self.machine.lockdown else "0"):
-            self.outbox.set_meta("lockdown", "1" if self.machine.lockdown else "0")
+        self._persist()
         self._publish_state(force=False)
 
     def _emit(self, fx: Emit) -> None:
@@ -337,20 +350,26 @@ class Daemon:
                       test=fx.test, **fx.fields)
         payload = event.to_bytes()
         event_id = str(event.id)
+        is_alarm = fx.type in ALARM_EVENT_TYPES
         if self.online:
             # publish first: the packet leaves before the outbox's writer thread is woken
-            # (it would compete for the GIL); its seq is already reserved on disk
+            # (it would compete for the GIL); its seq is already reserved on disk (#18)
             self._emitting, self._acked_early = event_id, False
             try:
                 self.link.publish_event(event_id, self.topics.event(self.office), payload)
-                if fx.type in ALARM_EVENT_TYPES:
+                if is_alarm:
                     self.link.let_out()
             finally:
                 self._emitting = None
-        self.outbox.add(seq, event_id, fx.type, payload, is_alarm=fx.type in ALARM_EVENT_TYPES)
+        self.outbox.add(seq, event_id, fx.type, payload, is_alarm=is_alarm)
         if self._acked_early:
             self._acked_early = False
             self.outbox.delivered(event_id)
+        if is_alarm and not (self.online and self.link.connected):
+            # nothing can carry it now: the disk is its only trace, so it must be there
+            # before anything else happens - a power cut must not lose a press (issue 16.8)
+            committed = self.outbox.commit_now()
+            log.info("alarm_committed_sync", type=fx.type, seq=seq, committed=committed)
         fields = {k: str(v) for k, v in fx.fields.items() if k not in ("nonce", "by")}
         if fx.test:
             fields["test"] = "true"
@@ -360,44 +379,6 @@ class Daemon:
         self.outbox.set_meta("alarm", encode_alarm(alarm))
         self.link.publish(self.topics.alarm(self.office),
                           alarm_payload(alarm, self.office, self.location), retain=True)
-
-    def _replay(self) -> None:
-        """After (re)connecting: current alarm and state, then every pending event in order."""
-        self._alarm_changed(self.machine.alarm)
-        if self.board.is_mock:
-            self._on_outputs(dict(self.board.state))
-        self._announce()
-        self._backlog = self.outbox.pending()
-        self.online = True
-        self._publish_state(force=True)
-        if self._backlog:
-            log.info("outbox_replay", count=len(self._backlog), first_seq=self._backlog[0].seq)
-        self._replay_chunk()
-
-    def _replay_chunk(self) -> None:
-        """Re-send the next slice of the backlog, in seq order.
-
-        In slices, so that a panic pressed during a long replay is published at
-        once (ahead of older events) instead of waiting behind the whole backlog.
-        """
-        chunk, self._backlog = self._backlog[:REPLAY_CHUNK], self._backlog[REPLAY_CHUNK:]
-        if not self.online:
-            self._backlog = []
-            return
-        topic = self.topics.event(self.office)
-        for p in chunk:
-            self.link.publish_event(p.id, topic, p.payload)
-
-    def _announce(self) -> None:
-        """Home Assistant discovery: announce, or remove what an earlier run announced."""
-        messages = homeassistant.discovery_messages(self.cfg, self.topics)
-        if not messages and self.outbox.meta.get("ha_announced") == "1":
-            messages = homeassistant.removal_messages(self.cfg)
-        for topic, payload in messages:
-            self.link.publish(topic, payload, retain=True)
-        announced = "1" if self.cfg.homeassistant.discovery else "0"
-        if self.outbox.meta.get("ha_announced", "0") != announced:
-            self.outbox.set_meta("ha_announced", announced)
 
     def _check_storage(self) -> None:
         fault = self.outbox.fault
@@ -424,3 +405,4 @@ class Daemon:
                       outbox_pending=self.outbox.pending_count,
                       heartbeat_s=self.cfg.alarm.heartbeat_s, location=self.location, **snap)
         self.link.publish(self.topics.state(self.office), state.to_bytes(), retain=True)
+

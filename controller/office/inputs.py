@@ -13,14 +13,16 @@ from typing import Any, Literal
 from controller.protocol.names import (
     ALARM_COMMANDS,
     INPUT_NAMES,
+    LINE_CONDITIONS,
     OUTPUT_NAMES,
     InputName,
+    LineCondition,
     OfficeCommand,
     OutputName,
 )
 
-__all__ = ["ALARM_COMMANDS", "INPUT_NAMES", "OUTPUT_NAMES", "InputName", "OfficeCommand",
-           "OutputName"]
+__all__ = ["ALARM_COMMANDS", "INPUT_NAMES", "LINE_CONDITIONS", "OUTPUT_NAMES", "InputName",
+           "LineCondition", "OfficeCommand", "OutputName"]
 
 
 # ---------------------------------------------------------------------- inputs
@@ -69,6 +71,9 @@ class Started:
     lockdown: bool = False
     uid: str = ""
     void: tuple[int, int] | None = None  # seq numbers skipped after a crash (never used)
+    panic_was_active: bool = False  # the panic input was already active before this start
+    last_walk_test: datetime | None = None  # last physical press (walk test), None: never
+    line: LineCondition = "ok"  # a supervised panic line's condition at start
 
 
 @dataclass(frozen=True)
@@ -94,7 +99,29 @@ class NeighborAlarm:
     wall: datetime
 
 
-Input = Edge | Tick | Started | CommandIn | NeighborAlarm
+@dataclass(frozen=True)
+class NeighborsResync:
+    """The link (re)connected: the retained alarms are about to be delivered again.
+
+    A neighbour resolved while we were offline sends nothing (an empty retained
+    payload is not redelivered), so every neighbour not confirmed open again
+    within a short settle time is dropped.
+    """
+
+    at: float
+    wall: datetime
+
+
+@dataclass(frozen=True)
+class LineChanged:
+    """A supervised panic line changed condition (short, cut, tamper, or ok again)."""
+
+    condition: LineCondition
+    at: float
+    wall: datetime
+
+
+Input = Edge | Tick | Started | CommandIn | NeighborAlarm | NeighborsResync | LineChanged
 
 
 # --------------------------------------------------------------------- effects

@@ -8,25 +8,29 @@ daemon asks `next_deadline()` and feeds a `Tick` when it passes.
 
 Rules worth knowing (docs/behaviour.md has the full table):
 
-* Debounce: the first edge of an input is reported at once (no latency for
-  a panic press); further edges are ignored until the input has been quiet
-  for `DEBOUNCE_S`, then the settled level is reported if it differs.
+* Debounce: the first edge of the panic, door and REX inputs is reported at
+  once (no latency for a panic press: a 20 ms tap raises the alarm); further
+  edges are ignored until the input has been quiet for `DEBOUNCE_S`, then the
+  settled level is reported if it differs. The release and fire inputs must
+  instead hold a level for `RELEASE_STABLE_S` / `FIRE_STABLE_S` before it
+  counts, so a glitch on those lines never opens the door.
 * The alarm is silent: a press changes no output. Only a guard's
   acknowledgement lights the ack LED; only a guard's resolve closes it.
-* The relay is energised only by a release (button, or a remote release
-  where allowed), never in lockdown, and drops after `release_s`, or as
-  soon as the door closes again after it was opened during the release.
+* A panic input that is active (pressed, a cut nc wire) can detect no further
+  press: it is reported at once (state `panic_input`, fault
+  `panic_input_active`), and a restart with it still active is no new press.
+* Door and relay rules live in `machine_door.py`.
 * ``door_forced``: with a door contact, the door opens while the relay is off,
-  the relay did not drop less than `FORCED_GRACE_S` ago, and the REX sensor
-  was not active within `REX_WINDOW_S` (or is active now).
+  not within `FORCED_GRACE_S` after a pulse timed out, and not while the REX
+  sensor is active.
 """
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, replace
-from datetime import datetime
-from typing import Any, Literal
+from datetime import datetime, timedelta
+from typing import Any
 
 from controller.office.inputs import (
     ALARM_COMMANDS,
@@ -39,16 +43,26 @@ from controller.office.inputs import (
     Emit,
     Input,
     InputName,
+    LineChanged,
+    LineCondition,
     NeighborAlarm,
+    NeighborsResync,
     OutputName,
     SetOutput,
     Started,
     Tick,
 )
+from controller.office.machine_door import (
+    FIRE_STABLE_S,
+    FORCED_GRACE_S,
+    RELEASE_STABLE_S,
+    DoorMachine,
+)
 
 DEBOUNCE_S = 0.05  # contact chatter shorter than this gives one event (issue 2: up to 50 ms)
-FORCED_GRACE_S = 2.0  # a strike's latch holds a moment after the relay drops: no forced alarm
-REX_WINDOW_S = 10.0  # an exit sensor hit this recently explains a door opening from inside
+NEIGHBOR_RESYNC_S = 3.0  # after a reconnect, a neighbour not confirmed open by then is dropped
+WALK_TEST_REMIND_S = 86400.0  # an overdue walk test is reported again once a day
+_STABLE_S = {"release": RELEASE_STABLE_S, "fire": FIRE_STABLE_S}
 
 
 # --------------------------------------------------------------------- machine
@@ -65,73 +79,87 @@ class _Debounce:
     raw: bool = False
     quiet_until: float = float("-inf")
     uid: str = ""  # of the latest edge: a press reported when the chatter settles keeps it
+    stable_s: float = 0.0  # > 0: the level counts only after it held this long (no fast path)
 
 
-class Machine:
+class Machine(DoorMachine):
     """Door and alarm state of one office; `handle` is the only way in."""
 
     def __init__(self, *, release_s: float, held_open_s: float, line_fault_s: float,
-                 has_contact: bool, allow_remote_release: bool) -> None:
+                 has_contact: bool, allow_remote_release: bool, release_on_fire: bool = False,
+                 walk_test_s: float = 0.0) -> None:
         """Take the timing rules; the state starts locked, quiet and unknown."""
-        self.release_s = release_s
-        self.held_open_s = held_open_s
+        super().__init__(release_s=release_s, held_open_s=held_open_s, has_contact=has_contact,
+                         release_on_fire=release_on_fire)
         self.line_fault_s = line_fault_s
-        self.has_contact = has_contact
         self.allow_remote_release = allow_remote_release
-        self.inputs: dict[str, _Debounce] = {n: _Debounce() for n in INPUT_NAMES}
-        self.outputs: dict[str, bool] = {"relay": False, "ack_led": False, "neighbor_led": False}
-        self.relay_until: float | None = None
-        self.relay_dropped_at = float("-inf")
-        self.opened_during_release = False
-        self.contact: Literal["open", "closed", "unknown"] = "unknown"
-        self.held_deadline: float | None = None
-        self.last_rex = float("-inf")
+        self.walk_test_s = walk_test_s
+        self.inputs: dict[str, _Debounce] = {
+            n: _Debounce(stable_s=_STABLE_S.get(n, 0.0)) for n in INPUT_NAMES}
         self.panic_since: float | None = None
+        self.line: LineCondition = "ok"
         self.alarm: AlarmRecord | None = None
-        self.lockdown = False
         self.faults: set[str] = set()
         self.neighbors_open: set[str] = set()
-        self._fx: list[Effect] = []
+        self.neighbors_unconfirmed: set[str] = set()
+        self.resync_until: float | None = None
+        self.last_walk_test: datetime | None = None
+        self.walk_test_reminded: datetime | None = None
 
     # ------------------------------------------------------------ public API
 
     def handle(self, event: Input) -> list[Effect]:
         """Apply one input; return the effects, in the order they must happen."""
         self._fx = []
-        if isinstance(event, Tick):
-            self._tick(event.at, event.wall)
-        elif isinstance(event, Edge):
-            self._tick(event.at, event.wall)
+        if isinstance(event, Started):
+            self._start(event)
+            return self._fx
+        self._tick(event.at, event.wall)
+        if isinstance(event, Edge):
             self._edge(event)
         elif isinstance(event, CommandIn):
-            self._tick(event.at, event.wall)
             self._command(event)
         elif isinstance(event, NeighborAlarm):
-            self._tick(event.at, event.wall)
             self._neighbor(event)
-        else:
-            self._start(event)
+        elif isinstance(event, NeighborsResync):
+            self.neighbors_unconfirmed = set(self.neighbors_open)
+            self.resync_until = event.at + NEIGHBOR_RESYNC_S
+        elif isinstance(event, LineChanged):
+            self._line(event.condition, event.wall)
         return self._fx
 
     def next_deadline(self) -> float | None:
         """The earliest monotonic time at which a Tick changes something."""
         times = [d.quiet_until for d in self.inputs.values() if d.raw != d.level]
-        if self.relay_until is not None:
-            times.append(self.relay_until)
-        if self.held_deadline is not None:
-            times.append(self.held_deadline)
+        times += self._door_deadlines()
+        if self.resync_until is not None:
+            times.append(self.resync_until)
         if self.panic_since is not None and "panic_line" not in self.faults:
             times.append(self.panic_since + self.line_fault_s)
         return min(times) if times else None
 
     @property
-    def door(self) -> Literal["locked", "released"]:
+    def door(self) -> str:
         """`released` exactly while the relay is energised."""
         return "released" if self.outputs["relay"] else "locked"
+
+    @property
+    def panic_active(self) -> bool:
+        """The panic input reads active (pressed, or an nc wire cut)."""
+        return self.inputs["panic"].level
+
+    def panic_input(self) -> str:
+        """`idle`, `active`, or a supervised line's fault (`short`, `cut`, `tamper`)."""
+        if self.line != "ok":
+            return self.line
+        return "active" if self.panic_active else "idle"
 
     def snapshot(self) -> dict[str, Any]:
         """The state fields of the contract that the machine owns."""
         alarm = self.alarm
+        faults = set(self.faults)
+        if self.panic_input() != "idle":
+            faults.add("panic_input_active")  # no further press can be detected
         return {
             "door": self.door,
             "contact": self.contact if self.has_contact else "unknown",
@@ -139,18 +167,12 @@ class Machine:
             "alarm_id": None if alarm is None else alarm.alarm_id,
             "alarm_test": bool(alarm and alarm.test),
             "lockdown": self.lockdown,
-            "faults": sorted(self.faults),
+            "panic_input": self.panic_input(),
+            "fire_alarm": self.fire,
+            "faults": sorted(faults),
         }
 
     # ------------------------------------------------------------- internals
-
-    def _emit(self, etype: str, wall: datetime, *, test: bool = False, **fields: Any) -> None:
-        self._fx.append(Emit(etype, wall, test, {k: v for k, v in fields.items() if v is not None}))
-
-    def _set(self, name: OutputName, on: bool) -> None:
-        if self.outputs[name] != on:
-            self.outputs[name] = on
-            self._fx.append(SetOutput(name, on))
 
     def _start(self, ev: Started) -> None:
         self.alarm = ev.alarm
@@ -159,6 +181,7 @@ class Machine:
         self.relay_until = None
         void_from, void_to = ev.void or (None, None)
         self._emit("controller_started", ev.wall, void_from=void_from, void_to=void_to)
+        self.last_walk_test = ev.last_walk_test or ev.wall  # a new install counts from now
         if ev.alarm is not None:
             self._set("ack_led", ev.alarm.state == "acknowledged")
             self._fx.append(AlarmChanged(ev.alarm))
@@ -168,14 +191,28 @@ class Machine:
             self.contact = "open" if ev.levels["door"] else "closed"
             if self.contact == "open":
                 self.held_deadline = ev.at + self.held_open_s
+        if ev.line != "ok":
+            self._line(ev.line, ev.wall)
+        if ev.levels.get("fire"):
+            self.fire = False
+            self._fire_level(True, ev.at, ev.wall)
         if ev.levels.get("panic"):
-            # a pressed button or a cut nc line at start-up is an alarm, never ignored
-            self._panic_level(True, ev.at, ev.wall, ev.uid)
+            if ev.panic_was_active:
+                # still active from before the restart (a cut wire): the same condition,
+                # not a new press - the guard has already seen (or resolved) it
+                self.panic_since = ev.at
+            else:
+                # a pressed button or a cut nc line at start-up is an alarm, never ignored
+                self._panic_level(True, ev.at, ev.wall, ev.uid)
+        self._walk_test_check(ev.wall)
 
     def _edge(self, ev: Edge) -> None:
         deb = self.inputs[ev.name]
         deb.raw = ev.active
         deb.uid = ev.uid
+        if deb.stable_s > 0:
+            deb.quiet_until = ev.at + deb.stable_s  # reported by _tick once it held that long
+            return
         quiet = ev.at < deb.quiet_until
         deb.quiet_until = ev.at + DEBOUNCE_S
         if quiet or ev.active == deb.level:
@@ -187,17 +224,19 @@ class Machine:
         for name, deb in self.inputs.items():
             if deb.raw != deb.level and at >= deb.quiet_until:
                 deb.level = deb.raw
-                deb.quiet_until = at + DEBOUNCE_S
+                deb.quiet_until = at + (0.0 if deb.stable_s else DEBOUNCE_S)
                 self._level(name, deb.level, at, wall, deb.uid)
-        if self.relay_until is not None and at >= self.relay_until:
-            self._relay_off(at, wall)
-        if self.held_deadline is not None and at >= self.held_deadline:
-            self.held_deadline = None
-            self._emit("door_held_open", wall, seconds=self.held_open_s)
+        self._door_tick(at, wall)
         if (self.panic_since is not None and "panic_line" not in self.faults
                 and at >= self.panic_since + self.line_fault_s):
             self.faults.add("panic_line")
-            self._emit("panic_line_fault", wall, seconds=self.line_fault_s)
+            self._emit("panic_line_fault", wall, seconds=self.line_fault_s, reason="held")
+        if self.resync_until is not None and at >= self.resync_until:
+            self.resync_until = None
+            self.neighbors_open -= self.neighbors_unconfirmed
+            self.neighbors_unconfirmed = set()
+            self._set("neighbor_led", bool(self.neighbors_open))
+        self._walk_test_check(wall)
 
     def _level(self, name: str, active: bool, at: float, wall: datetime, uid: str) -> None:
         if name == "panic":
@@ -205,11 +244,10 @@ class Machine:
         elif name == "release":
             if active:
                 self._release("button", at, wall, None)
-        elif name == "rex":
-            if active:
-                self.last_rex = at
+        elif name == "fire":
+            self._fire_level(active, at, wall)
         elif name == "door" and self.has_contact:
-            self._contact(active, at, wall)
+            self._contact(active, at, wall, rex_active=self.inputs["rex"].level)
 
     # ----------------------------------------------------------------- alarm
 
@@ -218,12 +256,16 @@ class Machine:
             self.panic_since = None
             if "panic_line" in self.faults:
                 self.faults.discard("panic_line")
-                self._emit("panic_line_ok", wall)
+                self._emit("panic_line_ok", wall, reason="held")
             return
         self.panic_since = at
         self._press(wall, uid or _new_alarm_id())
 
     def _press(self, wall: datetime, uid: str) -> None:
+        self.last_walk_test = wall  # any press proves the button and its wiring
+        if "walk_test_due" in self.faults:
+            self.faults.discard("walk_test_due")
+            self.walk_test_reminded = None
         alarm = self.alarm
         if alarm is not None and alarm.test:
             # a real press during a drill must never be swallowed as a drill repeat
@@ -239,41 +281,30 @@ class Machine:
             self._emit("panic_repeat", wall, alarm_id=alarm.alarm_id, presses=self.alarm.presses)
         self._fx.append(AlarmChanged(self.alarm))
 
-    # ------------------------------------------------------------------ door
-
-    def _release(self, source: str, at: float, wall: datetime, nonce: str | None) -> None:
-        if self.lockdown:
-            self._emit("release_blocked", wall, source=source, reason="lockdown", nonce=nonce)
+    def _line(self, condition: LineCondition, wall: datetime) -> None:
+        """A supervised line: short, cut and tamper are faults, told apart, never a press."""
+        if condition == self.line:
             return
-        if not self.outputs["relay"]:
-            self.opened_during_release = self.contact == "open"
-        self.relay_until = at + self.release_s
-        self._set("relay", True)
-        self._emit("door_released", wall, source=source, seconds=self.release_s, nonce=nonce)
+        was, self.line = self.line, condition
+        self.faults -= {"panic_line_short", "panic_line_cut", "panic_line_tamper"}
+        if condition == "ok":
+            self._emit("panic_line_ok", wall, reason=was)
+        else:
+            self.faults.add(f"panic_line_{condition}")
+            self._emit("panic_line_fault", wall, reason=condition)
 
-    def _relay_off(self, at: float, wall: datetime) -> None:
-        self.relay_until = None
-        if self.outputs["relay"]:
-            self._set("relay", False)
-            self.relay_dropped_at = at
-            self._emit("door_locked", wall)
-
-    def _contact(self, is_open: bool, at: float, wall: datetime) -> None:
-        self.contact = "open" if is_open else "closed"
-        if is_open:
-            self.held_deadline = at + self.held_open_s
-            self._emit("door_opened", wall)
-            if self.outputs["relay"]:
-                self.opened_during_release = True
-            elif (at - self.relay_dropped_at > FORCED_GRACE_S
-                  and at - self.last_rex > REX_WINDOW_S and not self.inputs["rex"].level):
-                self._emit("door_forced", wall)
+    def _walk_test_check(self, wall: datetime) -> None:
+        """Remind (event + fault) when no press proved the button for `walk_test_s`."""
+        last = self.last_walk_test
+        if self.walk_test_s <= 0 or last is None or wall < last + timedelta(
+                seconds=self.walk_test_s):
             return
-        self.held_deadline = None
-        self._emit("door_closed", wall)
-        if self.outputs["relay"] and self.opened_during_release:
-            # one client at a time: the strike locks as soon as the door is shut again
-            self._relay_off(at, wall)
+        reminded = self.walk_test_reminded
+        if reminded is not None and wall < reminded + timedelta(seconds=WALK_TEST_REMIND_S):
+            return
+        self.walk_test_reminded = wall
+        self.faults.add("walk_test_due")
+        self._emit("walk_test_due", wall, seconds=round((wall - last).total_seconds()))
 
     # ------------------------------------------------------------- commands
 
@@ -314,6 +345,8 @@ class Machine:
         elif ev.cmd == "lockdown":
             if self.lockdown:
                 self._reject(ev, "already_in_lockdown")
+            elif self.fire:
+                self._reject(ev, "fire_alarm")  # fire brigade access comes first
             else:
                 self.lockdown = True
                 self._emit("lockdown_on", ev.wall, by=ev.by, nonce=ev.nonce)
@@ -336,15 +369,20 @@ class Machine:
     def _neighbor(self, ev: NeighborAlarm) -> None:
         if ev.open:
             self.neighbors_open.add(ev.office)
+            self.neighbors_unconfirmed.discard(ev.office)
         else:
+            self.neighbors_unconfirmed.discard(ev.office)
             self.neighbors_open.discard(ev.office)
         self._set("neighbor_led", bool(self.neighbors_open))
 
 
+
 __all__ = [
     "DEBOUNCE_S",
+    "FIRE_STABLE_S",
     "FORCED_GRACE_S",
-    "REX_WINDOW_S",
+    "NEIGHBOR_RESYNC_S",
+    "RELEASE_STABLE_S",
     "AlarmChanged",
     "AlarmRecord",
     "CommandIn",
@@ -353,8 +391,10 @@ __all__ = [
     "Emit",
     "Input",
     "InputName",
+    "LineChanged",
     "Machine",
     "NeighborAlarm",
+    "NeighborsResync",
     "OutputName",
     "SetOutput",
     "Started",

@@ -1,7 +1,11 @@
 """`officesec run`: start one office daemon, supervise it, stop it cleanly.
 
-The main thread only waits for SIGTERM/SIGINT and pets the systemd watchdog
-while the daemon's threads are healthy; the daemon does the work.
+The main thread only waits for SIGTERM/SIGINT/SIGHUP and pets the systemd
+watchdog while the daemon's threads are healthy; the daemon does the work.
+SIGHUP is a stop like SIGTERM (relay off, `offline`, clean exit; issue 16.2):
+there is no live reload, so a closed terminal or `kill -HUP` never kills the
+daemon uncleanly, and systemd's Restart=always brings it back with the new
+config.
 """
 
 from __future__ import annotations
@@ -29,8 +33,8 @@ def main(args: argparse.Namespace) -> int:
         return print_problems(exc)
     configure_logging(json_logs=cfg.log.json_logs, level=LEVELS[cfg.log.level])
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, lambda *_: stop.set())
     daemon = build_daemon(cfg)
     try:
         daemon.start()

@@ -53,6 +53,7 @@ _BUMP_LAST_SEQ = (
 _BATCH = 500  # ops per transaction; one fsync covers them all
 _RETRY_S = 1.0  # how long the writer waits before retrying after a storage error
 _PRUNE_EVERY_S = 3600.0
+SYNC_COMMIT_MAX_S = 5.0  # longest an alarm waits for its own commit while nothing can publish
 _NONCE_SWEEP_AT = 1024  # in-memory nonces before expired ones are swept out
 SEQ_BLOCK = 256  # seq numbers reserved on disk ahead of use
 SEQ_MARGIN = 128  # reserve the next block this far before the current one runs out
@@ -94,6 +95,8 @@ class Outbox:
         self.nonces: dict[str, float] = {}
         self.fault: str | None = None
         self.last_write_ok = time.monotonic()
+        self.before_commit: Callable[[], None] | None = None
+        """Failure injection (tests, chaos): runs in the writer before every COMMIT."""
 
     # ------------------------------------------------------------- lifecycle
 
@@ -203,6 +206,19 @@ class Outbox:
             log.warning("outbox_full_dropped", dropped=len(victims), total_dropped=self.dropped,
                         first_seq=victims[0].seq, max_events=self.max_events)
 
+    def commit_now(self, timeout: float = SYNC_COMMIT_MAX_S) -> bool:
+        """Block until everything queued so far is committed (True), or give up.
+
+        For an alarm that cannot be published at once (issue 16.8): then the disk
+        is its only trace, and a power cut before the background commit would
+        lose it. Never waits on a database that is not there or failing.
+        """
+        if self._db is None or self.fault is not None:
+            return False
+        done = threading.Event()
+        self._ops.put(("sync", done))
+        return done.wait(timeout)
+
     def set_meta(self, key: str, value: str) -> None:
         """Persist a small piece of state (open alarm, lockdown)."""
         self.meta[key] = value
@@ -308,7 +324,7 @@ class Outbox:
         for _ in range(count):
             self._ops.task_done()
 
-    def _apply(self, batch: list[tuple[str, Any]]) -> None:
+    def _apply(self, batch: list[tuple[str, Any]]) -> None:  # noqa: PLR0912 - one op a branch
         db = self._db
         assert db is not None  # noqa: S101 - guarded by the caller
         db.execute("BEGIN IMMEDIATE")
@@ -331,15 +347,21 @@ class Outbox:
                                (str(arg),))
                 elif op == "nonce":
                     db.execute("INSERT OR REPLACE INTO nonces VALUES (?, ?)", arg)
+                elif op == "sync":
+                    pass  # released below, once this transaction is committed
                 elif op == "prune":
                     now = self.clock()
                     db.execute("DELETE FROM events WHERE delivered_at < ?",
                                (now - self.keep_delivered_s,))
                     db.execute("DELETE FROM nonces WHERE expires < ?", (now,))
+            if self.before_commit is not None:
+                self.before_commit()
             db.execute("COMMIT")
             for op, arg in batch:
                 if op == "reserve":
                     self._reserved_committed = max(self._reserved_committed, int(arg))
+                elif op == "sync":
+                    arg.set()
         except sqlite3.Error:
             db.execute("ROLLBACK") if db.in_transaction else None
             raise

@@ -16,6 +16,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from gpiozero.pins.mock import MockSPIDevice
+
+from controller.office.office_config import SPI_PINS, SPI_SELECT
 from controller.office.ports import AckHandler, MessageHandler
 
 FAKE_POLL_MAX_S = 0.05  # a fake link's poll() never sleeps longer (messages come unannounced)
@@ -156,3 +159,39 @@ class FakeLink:
             if p.topic.endswith("/" + leaf):
                 return p
         return None
+
+
+class MockMCP3008(MockSPIDevice):  # type: ignore[misc]  # gpiozero is untyped
+    """The ADC side of an MCP3008 on MockFactory's software SPI: set `values[ch]` (0..1).
+
+    Speaks the chip's single-ended protocol as gpiozero's `MCP3008` drives it:
+    a start bit, the mode bit, three channel bits, then a null bit and ten
+    data bits, MSB first. Used by the supervised panic line in tests and in the
+    demo (`pin_factory = "mock"`).
+    """
+
+    rx_buf: list[int]
+
+    def __init__(self, factory: Any, *, port: int = 0, device: int = 0) -> None:
+        """Attach to the SPI pins of `port`/`device` of a MockFactory."""
+        clock, mosi, miso = SPI_PINS[port]
+        super().__init__(clock, mosi, miso, SPI_SELECT[(port, device)], pin_factory=factory)
+        self.values = [0.0] * 8
+        self._phase = "wait"
+
+    def on_start(self) -> None:
+        """Chip select went active: wait for the start bit."""
+        super().on_start()
+        self._phase = "wait"
+
+    def on_bit(self) -> None:
+        """One bit clocked in on MOSI."""
+        if self._phase == "wait":
+            if self.rx_buf[-1]:
+                self._phase, self.rx_buf = "mode", []
+        elif self._phase == "mode":
+            self._phase, self.rx_buf = "channel", []
+        elif self._phase == "channel" and len(self.rx_buf) == 3:
+            value = self.values[self.rx_word()]
+            self.tx_word(max(0, min(1023, round(value * 1023))), 12)  # 2 lead bits + 10 data
+            self._phase = "reply"

@@ -64,6 +64,7 @@ EventType = Literal[
     "door_released", "door_locked", "door_opened", "door_closed", "door_held_open",
     "door_forced", "release_blocked", "panic_line_fault", "panic_line_ok",
     "command_rejected", "lockdown_on", "lockdown_off", "storage_fault", "storage_ok",
+    "fire_alarm_on", "fire_alarm_off", "walk_test_due",
 ]
 ALARM_EVENT_TYPES: frozenset[str] = frozenset(
     {"panic", "panic_repeat", "alarm_acknowledged", "alarm_resolved", "door_forced",
@@ -89,7 +90,7 @@ class Event(Wire):
     alarm_id: uuid.UUID | None = None
     presses: int | None = Field(None, ge=1)
     by: ShortText | None = None
-    source: Literal["button", "remote"] | None = None
+    source: Literal["button", "remote", "fire"] | None = None
     seconds: float | None = Field(None, ge=0)
     reason: ShortText | None = None
     cmd: ShortText | None = None
@@ -149,6 +150,8 @@ class State(Wire):
     alarm_id: uuid.UUID | None = None
     alarm_test: bool = False
     lockdown: bool = False
+    panic_input: Literal["idle", "active", "short", "cut", "tamper"] = "idle"
+    fire_alarm: bool = False
     faults: list[ShortText] = Field(default_factory=list, max_length=32)
     version: ShortText
     uptime_s: float = Field(ge=0)
@@ -247,7 +250,8 @@ class Escalation(Wire):
 EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
 SIM_INPUTS = INPUT_NAMES
 SIM_PAYLOADS = {"panic": ("press", "release"), "release": ("press", "release"),
-                "rex": ("press", "release"), "door": ("open", "close")}
+                "rex": ("press", "release"), "door": ("open", "close"),
+                "fire": ("alarm", "clear")}
 AVAILABILITY_VALUES = (b"online", b"offline")
 
 

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from typing import Final, Literal, get_args
 
-InputName = Literal["panic", "release", "door", "rex"]
-"""The office's inputs; also the NAME of `P/office/ID/sim/input/NAME`."""
+InputName = Literal["panic", "release", "door", "rex", "fire"]
+"""The office's inputs; also the NAME of `P/office/ID/sim/input/NAME` (`fire`: optional
+input from the building's fire panel, issue 16)."""
 INPUT_NAMES: Final[tuple[str, ...]] = get_args(InputName)
 
 OutputName = Literal["relay", "ack_led", "neighbor_led"]
@@ -21,6 +22,9 @@ OfficeCommand = Literal["ack", "resolve", "test", "lockdown", "lift_lockdown", "
 CommandName = Literal["ack", "resolve", "test", "lockdown", "lift_lockdown", "release", "resend"]
 """Every `cmd` of a signed Command; `resend` is served by the outbox, not the machine."""
 COMMAND_NAMES: Final[tuple[str, ...]] = get_args(CommandName)
+LineCondition = Literal["ok", "short", "cut", "tamper"]
+"""What a supervised (end-of-line resistor) panic line reads besides idle and pressed."""
+LINE_CONDITIONS: Final[tuple[str, ...]] = get_args(LineCondition)
 ALARM_COMMANDS: Final[tuple[str, ...]] = ("ack", "resolve")
 """Commands that name an `alarm_id`."""
 
