@@ -16,6 +16,7 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 import structlog
+from paho.mqtt.client import DISCONNECT, PUBLISH
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
@@ -157,3 +158,48 @@ def read_buffered(client: mqtt.Client, max_packets: int) -> MQTTErrorCode:
         if rc == MQTTErrorCode.MQTT_ERR_AGAIN:
             return MQTTErrorCode.MQTT_ERR_SUCCESS
     return MQTTErrorCode.MQTT_ERR_SUCCESS
+
+
+# The office's external loop (controller/office/link.py): paho without loop_start,
+# its reconnect helpers called from a connector thread exactly as loop_forever does.
+
+
+def prepare(client: mqtt.Client, **kwargs: Any) -> tuple[str, int]:
+    """Set the first broker and the connect arguments; no network, no thread (see link.py)."""
+    host, port = endpoints(client)[0]
+    client.connect_async(host, port, **kwargs)
+    return host, port
+
+
+def reconnect_wait(client: mqtt.Client) -> None:
+    """Wait paho's own backoff (min, doubling, max; reset by a CONNACK); ends early on stop."""
+    client._reconnect_wait()
+
+
+def connect_failed(client: mqtt.Client) -> None:
+    """Call on_connect_fail the way loop_forever does after a failed `reconnect()`."""
+    client._handle_on_connect_fail()
+
+
+def stop_reconnecting(client: mqtt.Client) -> None:
+    """Make a running `reconnect_wait` return at its next check (within 1 s)."""
+    client._thread_terminate = True
+
+
+def write_queued(client: mqtt.Client) -> None:
+    """Write paho's queued packets now, also from inside a paho callback.
+
+    There `publish()` only queues (paho holds its callback lock), and
+    `loop_write()` would deadlock on that lock if the write failed (it calls
+    on_disconnect). `_packet_write()` calls no callback for QoS 1/2 PUBLISH,
+    PUBACK, SUBSCRIBE or PINGREQ and returns a failure instead of handling it:
+    the next `loop_write()` outside the callback handles it. With a QoS 0
+    PUBLISH or a DISCONNECT queued (those do call callbacks) it does nothing.
+    """
+    if client._sock is None:
+        return
+    for packet in client._out_packet:
+        command = packet["command"] & 0xF0
+        if command == DISCONNECT or (command == PUBLISH and packet["qos"] == 0):
+            return
+    client._packet_write()

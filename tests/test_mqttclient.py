@@ -18,6 +18,11 @@ def test_paho_internals_used_by_the_factory_still_exist():
     assert hasattr(client, "_sock")
     assert callable(client._packet_read)
     assert callable(client._loop_rc_handle)
+    # the office's external loop (controller/office/link.py)
+    assert callable(client._reconnect_wait)
+    assert callable(client._handle_on_connect_fail)
+    assert callable(client._packet_write)
+    assert client._thread_terminate is False
     assert mqttclient.loop_thread_alive(client) is False
     assert mqttclient.pending_out_packets(client) == 0
 

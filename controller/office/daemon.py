@@ -1,8 +1,11 @@
 """The office daemon: pins, logic, outbox and MQTT around the pure state machine.
 
-One logic thread owns the state machine, the relay and the order of events;
-GPIO callbacks and paho callbacks only put items on its queue. The main
-thread supervises (systemd watchdog) and handles SIGTERM. The daemon gets its
+One logic thread owns the state machine, the relay, the order of events and
+the broker connection: it waits in `link.poll()` (paho's socket plus a wake-up
+fd), so a press goes edge -> state machine -> PUBLISH on this one thread and
+the packet is on the wire before the outbox is touched (issue #18). GPIO
+callbacks from other threads put the edge on its queue and `wake()` it. The
+main thread supervises (systemd watchdog) and handles SIGTERM. The daemon gets its
 board, link, outbox and clock passed in (`controller.office.compose` builds the
 real ones), so tests can drive it with a fake link and a fake clock through
 `pump()` instead of a thread and sleeps. See docs/architecture.md.
@@ -91,7 +94,7 @@ class Daemon(Delivery):
         self.gate = CommandGate(self.office, key, cfg.security.command_window_s, self.outbox)
         self.rejections = RateLimit()
         self.link = link
-        link.bind(on_message=self._on_message, on_ack=self.outbox.delivered,
+        link.bind(on_message=self._on_message, on_ack=self._on_ack,
                   on_connected=lambda: self.q.put(("connected",)),
                   on_disconnected=lambda: self.q.put(("disconnected",)))
         self.online = False
@@ -102,6 +105,9 @@ class Daemon(Delivery):
         self._last_state: dict[str, Any] = {}
         self._storage_fault: str | None = None
         self._backlog: list[Pending] = []
+        self._emitting: str | None = None  # the event being published right now
+        self._acked_early = False
+        self._in_turn = False
 
     # ------------------------------------------------------------ lifecycle
 
@@ -140,6 +146,7 @@ class Daemon(Delivery):
     def stop(self) -> None:
         """Relay off first, then say offline, flush the outbox and release the pins."""
         self.q.put(("stop",))
+        self.link.wake()
         if self.thread is not None:
             self.thread.join(STOP_TIMEOUT_S / 3)
         self.board.set_output("relay", False)
@@ -159,11 +166,25 @@ class Daemon(Delivery):
     # --------------------------------------------------- foreign threads
 
     def _on_edge(self, name: str, active: bool, at: float) -> None:
-        self.q.put(("edge", Edge(name, active, at, self.clock.wall(),  # type: ignore[arg-type]
-                                 str(new_id()))))
+        item = ("edge", Edge(name, active, at, self.clock.wall(),  # type: ignore[arg-type]
+                             str(new_id())))
+        if threading.current_thread() is not self.thread:
+            self.q.put(item)
+            self.link.wake()
+        elif self._in_turn or not self.q.empty():
+            self.q.put(item)  # keep the order; handled right after this turn
+        else:
+            self._turn(item)  # a sim press inside poll(): no queue at all
+
+    def _on_ack(self, event_id: str) -> None:
+        if event_id == self._emitting:  # a link that acks inside publish (FakeLink)
+            self._acked_early = True
+        else:
+            self.outbox.delivered(event_id)
 
     def _on_line(self, condition: str, _at: float) -> None:
         self.q.put(("line", condition))
+        self.link.wake()  # from the panic-line thread: the logic thread may be in poll()
 
     def _on_outputs(self, outputs: dict[str, bool]) -> None:
         if self.board.is_mock:
@@ -214,15 +235,20 @@ class Daemon(Delivery):
             if self._backlog and self.q.empty():
                 self._replay_chunk()
                 wake = now
+            # the network is served on every turn, so a busy queue cannot starve keepalive
+            self.link.poll(0.0 if not self.q.empty() else max(0.0, wake - now))
             try:
-                item = self.q.get(timeout=max(0.0, wake - now))
+                item = self.q.get_nowait()
             except queue.Empty:
+                if self.clock.monotonic() < wake:
+                    continue  # woken by the network only: nothing for the logic yet
                 item = ("tick",)
             if not self._turn(item):
                 return
 
     def _turn(self, item: tuple[Any, ...]) -> bool:
         """One item of the logic loop; False once told to stop."""
+        self._in_turn = True
         try:
             if item[0] == "stop":
                 self._execute([SetOutput("relay", False)])
@@ -234,6 +260,8 @@ class Daemon(Delivery):
                 self._publish_state(force=True)
         except Exception:  # the logic thread must survive any single bad item
             log.exception("logic_item_failed", item=str(item[0]))
+        finally:
+            self._in_turn = False
         return True
 
     def pump(self) -> None:
@@ -321,17 +349,27 @@ class Daemon(Delivery):
         event = Event(id=new_id(), office=self.office, seq=seq, ts=fx.wall, type=fx.type,
                       test=fx.test, **fx.fields)
         payload = event.to_bytes()
+        event_id = str(event.id)
         is_alarm = fx.type in ALARM_EVENT_TYPES
-        self.outbox.add(seq, str(event.id), fx.type, payload, is_alarm=is_alarm)
+        if self.online:
+            # publish first: the packet leaves before the outbox's writer thread is woken
+            # (it would compete for the GIL); its seq is already reserved on disk (#18)
+            self._emitting, self._acked_early = event_id, False
+            try:
+                self.link.publish_event(event_id, self.topics.event(self.office), payload)
+                if is_alarm:
+                    self.link.let_out()
+            finally:
+                self._emitting = None
+        self.outbox.add(seq, event_id, fx.type, payload, is_alarm=is_alarm)
+        if self._acked_early:
+            self._acked_early = False
+            self.outbox.delivered(event_id)
         if is_alarm and not (self.online and self.link.connected):
             # nothing can carry it now: the disk is its only trace, so it must be there
             # before anything else happens - a power cut must not lose a press (issue 16.8)
             committed = self.outbox.commit_now()
             log.info("alarm_committed_sync", type=fx.type, seq=seq, committed=committed)
-        if self.online:
-            self.link.publish_event(str(event.id), self.topics.event(self.office), payload)
-            if fx.type in ALARM_EVENT_TYPES:
-                self.link.let_out()
         fields = {k: str(v) for k, v in fx.fields.items() if k not in ("nonce", "by")}
         if fx.test:
             fields["test"] = "true"

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 MessageHandler = Callable[[str, bytes, bool], None]
-"""(topic, payload, retained); called from the link's thread, must not block."""
+"""(topic, payload, retained); called inside `poll()` (the logic thread), must not block."""
 AckHandler = Callable[[str], None]
 """Called with the event id once the broker acknowledged it (PUBACK)."""
 
@@ -48,4 +48,12 @@ class Link(Protocol):
 
     def let_out(self, max_wait_s: float = ...) -> None:
         """Give the network loop the chance to write an alarm before other work."""
+        ...
+
+    def poll(self, timeout: float) -> None:
+        """On the logic thread: wait up to `timeout` for the network or `wake()`, do the I/O."""
+        ...
+
+    def wake(self) -> None:
+        """From any thread: make a waiting `poll()` return (something was queued)."""
         ...

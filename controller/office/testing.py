@@ -10,6 +10,7 @@ through `Daemon.pump()`: no broker, no sleeps to get past a debounce.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -19,6 +20,8 @@ from gpiozero.pins.mock import MockSPIDevice
 
 from controller.office.office_config import SPI_PINS, SPI_SELECT
 from controller.office.ports import AckHandler, MessageHandler
+
+FAKE_POLL_MAX_S = 0.05  # a fake link's poll() never sleeps longer (messages come unannounced)
 
 
 class FakeClock:
@@ -76,6 +79,7 @@ class FakeLink:
         self._on_ack: AckHandler = lambda _id: None
         self._on_connected: Callable[[], None] = lambda: None
         self._on_disconnected: Callable[[], None] = lambda: None
+        self._woken = threading.Event()
 
     def bind(self, *, on_message: MessageHandler, on_ack: AckHandler,
              on_connected: Callable[[], None], on_disconnected: Callable[[], None]) -> None:
@@ -112,6 +116,15 @@ class FakeLink:
 
     def let_out(self, max_wait_s: float = 0.0) -> None:
         """Nothing to wait for."""
+
+    def poll(self, timeout: float) -> None:
+        """No network: wait for `wake()` (a daemon thread with a fake link), bounded."""
+        self._woken.wait(min(timeout, FAKE_POLL_MAX_S))
+        self._woken.clear()
+
+    def wake(self) -> None:
+        """End a waiting `poll()`."""
+        self._woken.set()
 
     # ------------------------------------------------------- test controls
 
