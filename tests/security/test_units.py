@@ -99,6 +99,22 @@ def test_an_open_stream_keeps_the_session_and_sees_it_end() -> None:
     assert not s.touch(key.key, fps, now=180)
 
 
+def test_a_connected_console_outlives_the_absolute_limit_then_it_holds_again() -> None:
+    """Issue 13: a console that stays connected is never logged out by the max age."""
+    s = _sessions()  # idle 60 s, absolute 600 s
+    fps = {"anna": fingerprint("h", "guard")}
+    token = s.create("anna", fps["anna"], "", now=0)
+    key = s.lookup(token, fps, now=0)
+    assert key is not None
+    for now in range(30, 1900, 30):  # an open stream touches it: three times the max age
+        assert s.touch(key.key, fps, now=now), now
+    assert s.lookup(token, fps, now=1900) is not None
+    # the console is closed: from its last connected moment the limits apply again
+    for now in range(1950, 2450, 50):
+        assert s.lookup(token, fps, now=now) is not None, now
+    assert s.lookup(token, fps, now=2500) is None  # 600 s after the stream's last touch
+
+
 def test_password_or_role_change_ends_sessions() -> None:
     s = _sessions()
     old = {"anna": fingerprint("h1", "guard"), "bob": fingerprint("h2", "admin")}

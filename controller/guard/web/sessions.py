@@ -97,7 +97,14 @@ class Sessions:
         return Session(key, user, created, seen)
 
     def touch(self, key: str, fingerprints: dict[str, str], now: float | None = None) -> bool:
-        """Keep a session alive (an open SSE stream); False when it has ended meanwhile."""
+        """Keep a session alive while its console is connected; False when it has ended.
+
+        Called by an open `/api/stream`. A connected console must never drop to a
+        login page in the middle of a shift (issue 13), so this renews the absolute
+        limit too: `session_max_age_s` counts from the last moment a console was
+        connected. Logout, password and role changes still end it at once, and a
+        session without an open stream still ends after the idle and absolute limits.
+        """
         now = time.time() if now is None else now
         row = self.db.execute("SELECT user, fingerprint, created FROM web_sessions WHERE id = ?",
                               (key,)).fetchone()
@@ -105,7 +112,8 @@ class Sessions:
                 or now - float(row[2]) > self.max_age_s:
             self.end(key)
             return False
-        self.db.execute("UPDATE web_sessions SET seen = ? WHERE id = ?", (now, key))
+        self.db.execute("UPDATE web_sessions SET seen = ?, created = ? WHERE id = ?",
+                        (now, now, key))
         self.db.commit()
         return True
 
