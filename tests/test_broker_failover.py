@@ -11,6 +11,7 @@ from __future__ import annotations
 import sqlite3
 import time
 from pathlib import Path
+from typing import Any, ClassVar
 
 import pytest
 from gpiozero.pins.mock import MockFactory
@@ -85,34 +86,69 @@ def _press_events(db: Path) -> set[str]:
         return {r[0] for r in rows}
 
 
+class _Fleet:
+    """A NATS cluster, a guard station and three in-process office daemons on it."""
+
+    ids: ClassVar[list[str]] = [f"eg-10{i}" for i in range(1, 4)]
+
+    def __init__(self, root: Path) -> None:
+        self.cluster = NatsCluster(root / "nats").start()
+        mqtt_cfg = {"hosts": self.cluster.hosts, "protocol": "3.1.1", "reconnect_min_s": 0.2,
+                    "reconnect_max_s": 1, "keepalive_s": 3}
+        self.offices: list[tuple[Any, MockFactory, Path]] = []
+        for office_id in self.ids:
+            (root / office_id).mkdir(parents=True)
+            sections = office_sections(root / office_id, 0, office_id, mqtt=dict(mqtt_cfg))
+            sections.pop("log")
+            factory = MockFactory()
+            self.offices.append((build_daemon(OfficeConfig(**sections), factory=factory),
+                                 factory, Path(sections["storage"]["path"])))
+        # the guard's keepalive must outlast NATS's 4-5 s stalls while JetStream creates its
+        # durable consumer: a timeout then moves its session mid-creation (docs/fleet.md)
+        self.guard = GuardProc(root / "guard", 0, mqtt={**mqtt_cfg, "keepalive_s": 10},
+                               roster=self.ids)
+        self.guard.start()
+        for daemon, _f, _db in self.offices:
+            daemon.start()
+
+    def usable(self) -> bool:
+        """Everybody online and the guard's event subscription delivering end to end."""
+        try:
+            wait_for(lambda: all(self.guard.office(o)["availability"] == "online"
+                                 for o in self.ids), timeout=60, what="offices online")
+            # JetStream creates the guard's durable consumer on its first subscribe; on a
+            # freshly formed cluster that consumer can stay silently dead (no delivery although
+            # granted: notes/platform.md, nats-io/nats-server#3787) - a broken start, not the
+            # failover under test
+            wait_for(lambda: all(self.guard.get("/api/events", office=o, type="controller_started")
+                                 for o in self.ids), timeout=30, interval=0.2,
+                     what="every office's controller_started at the guard")
+        except AssertionError:
+            return False
+        return True
+
+    def stop(self) -> None:
+        for daemon, _f, _db in self.offices:
+            daemon.stop()
+        self.guard.close()
+        self.cluster.stop()
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not Path(NATS).exists(), reason="nats-server is not installed")
 def test_nats_cluster_kill_the_node_everyone_uses_and_no_alarm_is_lost(tmp_path: Path):
     """Presses are GPIO edges (MockFactory pins of in-process daemons), not broker messages."""
-    cluster = NatsCluster(tmp_path / "nats").start()
-    mqtt_cfg = {"hosts": cluster.hosts, "protocol": "3.1.1", "reconnect_min_s": 0.2,
-                "reconnect_max_s": 1, "keepalive_s": 3}
-    ids = [f"eg-10{i}" for i in range(1, 4)]
-    offices = []
-    for office_id in ids:
-        sections = office_sections(tmp_path / office_id, 0, office_id, mqtt=dict(mqtt_cfg))
-        sections.pop("log")
-        (tmp_path / office_id).mkdir()
-        factory = MockFactory()
-        offices.append((build_daemon(OfficeConfig(**sections), factory=factory), factory,
-                        Path(sections["storage"]["path"])))
-    guard = GuardProc(tmp_path / "guard", 0, mqtt=dict(mqtt_cfg), roster=ids)
+    for attempt in range(1, 4):
+        fleet = _Fleet(tmp_path / f"try{attempt}")
+        if fleet.usable():
+            break
+        print(f"NATS start attempt {attempt}: the guard's event consumer never delivered; "
+              "starting a fresh cluster")
+        fleet.stop()
+    else:
+        pytest.fail("three fresh NATS clusters in a row never delivered events to the guard")
+    cluster, guard, offices, ids = fleet.cluster, fleet.guard, fleet.offices, fleet.ids
     try:
-        guard.start()
-        for daemon, _f, _db in offices:
-            daemon.start()
-        wait_for(lambda: all(guard.office(o)["availability"] == "online" for o in ids),
-                 timeout=60, what="offices online at the guard")
-        # the guard's event subscription works end to end (JetStream creates its durable
-        # consumer on the first subscribe; the first deliveries can take seconds)
-        wait_for(lambda: all(guard.get("/api/events", office=o, type="controller_started")
-                             for o in ids), timeout=60, interval=0.2,
-                 what="every office's controller_started at the guard")
         assert cluster.connections(0) >= 4  # everybody starts on the first node of the list
 
         def press_all(rounds: int) -> None:
@@ -153,12 +189,10 @@ def test_nats_cluster_kill_the_node_everyone_uses_and_no_alarm_is_lost(tmp_path:
         for daemon, _f, db in offices:
             got = stored(daemon.office)
             assert _press_events(db) <= got
-            alarms = [a for a in guard.alarms() if a["office"] == daemon.office]
+            alarms = [a for a in guard.alarms() if a["office"] == daemon.office
+                      and a.get("kind", "panic") == "panic"]
             assert len(alarms) == 1, f"{daemon.office}: expected one open alarm, got {alarms}"
             assert alarms[0]["presses"] == 15
         print(f"nats failover: {produced} press events, all stored; healed in {healed_s:.1f} s")
     finally:
-        for daemon, _f, _db in offices:
-            daemon.stop()
-        guard.close()
-        cluster.stop()
+        fleet.stop()

@@ -35,6 +35,9 @@ def test_gaps_are_found_split_and_filled() -> None:
     assert _gaps(store) == []
     assert store.tail_gap("eg-101", 12, 0.0) == (11, 12)
     assert store.tail_gap("eg-101", 12, 0.0) is None
+    # nothing stored yet: the office's first events were lost; ask for a bounded window
+    assert store.tail_gap("eg-109", 3, 0.0) == (1, 3)
+    assert store.tail_gap("eg-110", 5000, 0.0, first_window=1000) == (4001, 5000)
 
 
 def test_void_range_is_not_a_gap_and_reset_starts_over() -> None:

@@ -88,8 +88,6 @@ class Repairer:
                 # for a resend now would only send everything twice
                 view.tail_ahead_since = None
                 continue
-            if self.store.max_seq(view.id) == 0:
-                continue
             if view.tail_ahead_since is None:
                 view.tail_ahead_since = mono
             elif mono - view.tail_ahead_since >= TAIL_GRACE_S:

@@ -21,6 +21,9 @@ from controller.guard.schema import migrate
 from controller.protocol.messages import Event, format_ts
 from controller.settings import private_sqlite
 
+FIRST_CONTACT_WINDOW = 1000
+"""Events asked for again when an office's very first events never arrived (a lost tail)."""
+
 
 @dataclass(frozen=True)
 class SeqResult:
@@ -200,14 +203,21 @@ class Store(AlarmTables):
             return SeqResult()
         return SeqResult(filled=self._fill(office, seq))
 
-    def tail_gap(self, office: str, state_seq: int, now: float) -> tuple[int, int] | None:
-        """The office says it has events up to `state_seq` that the store lacks: a gap."""
+    def tail_gap(self, office: str, state_seq: int, now: float,
+                 first_window: int = FIRST_CONTACT_WINDOW) -> tuple[int, int] | None:
+        """The office says it has events up to `state_seq` that the store lacks: a gap.
+
+        With nothing stored for the office yet (its very first events were lost, e.g.
+        published before a broker had the station's subscription ready) the gap is
+        the last `first_window` events, not its whole history since installation.
+        """
         top = self.max_seq(office)
-        if top == 0 or state_seq <= top:
+        if state_seq <= top:
             return None
+        lo = top + 1 if top else max(1, state_seq - first_window + 1)
         self._set_max(office, state_seq)
-        self.add_gap(office, top + 1, state_seq, now)
-        return (top + 1, state_seq)
+        self.add_gap(office, lo, state_seq, now)
+        return (lo, state_seq)
 
     def add_gap(self, office: str, from_seq: int, to_seq: int, now: float) -> None:
         """Record missing events `from_seq..to_seq` (inclusive)."""
