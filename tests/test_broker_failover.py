@@ -95,18 +95,19 @@ class _Fleet:
         self.cluster = NatsCluster(root / "nats").start()
         mqtt_cfg = {"hosts": self.cluster.hosts, "protocol": "3.1.1", "reconnect_min_s": 0.2,
                     "reconnect_max_s": 1, "keepalive_s": 3}
-        self.offices: list[tuple[Any, MockFactory, Path]] = []
-        for office_id in self.ids:
-            (root / office_id).mkdir(parents=True)
-            sections = office_sections(root / office_id, 0, office_id, mqtt=dict(mqtt_cfg))
-            sections.pop("log")
-            factory = MockFactory()
-            self.offices.append((build_daemon(OfficeConfig(**sections), factory=factory),
-                                 factory, Path(sections["storage"]["path"])))
         # the guard's keepalive must outlast NATS's 4-5 s stalls while JetStream creates its
         # durable consumer: a timeout then moves its session mid-creation (docs/fleet.md)
         self.guard = GuardProc(root / "guard", 0, mqtt={**mqtt_cfg, "keepalive_s": 10},
                                roster=self.ids)
+        self.offices: list[tuple[Any, MockFactory, Path]] = []
+        for office_id in self.ids:
+            (root / office_id).mkdir(parents=True)
+            sections = office_sections(root / office_id, 0, office_id, mqtt=dict(mqtt_cfg),
+                                       security={"guard_public_key": str(self.guard.public_key)})
+            sections.pop("log")
+            factory = MockFactory()
+            self.offices.append((build_daemon(OfficeConfig(**sections), factory=factory),
+                                 factory, Path(sections["storage"]["path"])))
         self.guard.start()
         for daemon, _f, _db in self.offices:
             daemon.start()
@@ -116,10 +117,10 @@ class _Fleet:
         try:
             wait_for(lambda: all(self.guard.office(o)["availability"] == "online"
                                  for o in self.ids), timeout=60, what="offices online")
-            # JetStream creates the guard's durable consumer on its first subscribe; on a
-            # freshly formed cluster that consumer can stay silently dead (no delivery although
-            # granted: notes/platform.md, nats-io/nats-server#3787) - a broken start, not the
-            # failover under test
+            # JetStream creates the guard's durable consumer on its first subscribe; an event
+            # published while it is being created can miss it - the guard's lost-tail repair
+            # (`resend`, signed, hence the offices' guard_public_key) fetches it again. A start
+            # that still does not deliver is a broken cluster, not the failover under test.
             wait_for(lambda: all(self.guard.get("/api/events", office=o, type="controller_started")
                                  for o in self.ids), timeout=30, interval=0.2,
                      what="every office's controller_started at the guard")
