@@ -139,7 +139,8 @@ class Loop:
         if resp.status_code != 200:
             raise AssertionError(f"ack: {resp.status_code} {resp.text}")
         lit = self._led(True)
-        resp = client.post(f"/api/alarms/{alarm_id}/resolve", headers=headers)
+        resp = client.post(f"/api/alarms/{alarm_id}/resolve", headers=headers,
+                           json={"outcome": "handled"})
         if resp.status_code != 200:
             raise AssertionError(f"resolve: {resp.status_code} {resp.text}")
         self._led(False)

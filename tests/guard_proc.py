@@ -146,7 +146,8 @@ class GuardProc:
         return resp.json()
 
     def alarms(self, open_only: bool = True) -> list[dict[str, Any]]:
-        return list(self.get("/api/alarms", open="true" if open_only else "false"))
+        # open=false is the history of closed alarms; no flag lists every alarm
+        return list(self.get("/api/alarms", open="true") if open_only else self.get("/api/alarms"))
 
     def office(self, office: str) -> dict[str, Any]:
         for item in self.get("/api/offices"):

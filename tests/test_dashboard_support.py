@@ -61,10 +61,13 @@ def login(page: Any, base_url: str, user: str, password: str) -> None:
     page.wait_for_url(base_url, timeout=UI_TIMEOUT_MS)
 
 
-def http_json(url: str, user: str, password: str, method: str = "GET") -> Any:
+def http_json(url: str, user: str, password: str, method: str = "GET",
+              body: Any = None) -> Any:
     token = b64encode(f"{user}:{password}".encode()).decode()
-    req = urllib.request.Request(url, method=method,
-                                 headers={"Authorization": f"Basic {token}"})
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(url, method=method, data=data,
+                                 headers={"Authorization": f"Basic {token}",
+                                          "Content-Type": "application/json"})
     with urllib.request.urlopen(req, timeout=10) as resp:
         return json.loads(resp.read())
 
@@ -91,8 +94,8 @@ class Stack:
     def password(self, name: str) -> str:
         return next(u.password for u in self.layout.users if u.name == name)
 
-    def api(self, path: str, user: str = "admin", method: str = "GET") -> Any:
-        return http_json(self.url + path.lstrip("/"), user, self.password(user), method)
+    def api(self, path: str, user: str = "admin", method: str = "GET", body: Any = None) -> Any:
+        return http_json(self.url + path.lstrip("/"), user, self.password(user), method, body)
 
     def stop_guard(self) -> None:
         """Stop the guard station (SIGTERM) and wait until it is gone."""

@@ -55,9 +55,9 @@ def test_ack_and_resolve_are_confirmed_by_the_office(guard: GuardProc, broker: M
         (ack,) = sim.wait_commands("ack")
         assert ack.by == "alice" and str(ack.alarm_id) == alarm_id and ack.sig
         assert sim.rejections == []
-        resp = guard.client.post(f"/api/alarms/{alarm_id}/resolve")
+        resp = guard.client.post(f"/api/alarms/{alarm_id}/resolve", json={"outcome": "handled"})
         assert resp.status_code == 200, resp.text
-        assert resp.json()["alarm"]["state"] == "resolved"
+        assert resp.json()["alarm"]["state"] == "closed"
         assert alarm_id not in {a["alarm_id"] for a in guard.alarms()}
         resp = guard.client.post(f"/api/alarms/{alarm_id}/ack")
         assert resp.status_code == 409

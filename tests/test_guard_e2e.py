@@ -54,7 +54,7 @@ def test_press_ack_resolve_with_a_real_office(station: tuple[GuardProc, OfficePr
         assert resp.json()["alarm"]["state"] == "acknowledged"
         wait_for(lambda: guard.office("eg-101")["alarm_state"] == "acknowledged",
                  what="office state acknowledged")
-        resp = guard.client.post(f"/api/alarms/{alarm_id}/resolve")
+        resp = guard.client.post(f"/api/alarms/{alarm_id}/resolve", json={"outcome": "handled"})
         assert resp.status_code == 200, resp.text
         assert guard.alarms() == []
         types = [e["type"] for e in guard.get("/api/events", office="eg-101")]
@@ -70,7 +70,8 @@ def test_drill_and_dead_controller(station: tuple[GuardProc, OfficeProc]) -> Non
     assert resp.status_code == 200, (resp.text, office.log_text()[-2000:])
     drill = [a for a in guard.alarms() if a["alarm_id"] == resp.json()["alarm_id"]]
     assert drill and drill[0]["test"]
-    assert guard.client.post(f"/api/alarms/{drill[0]['alarm_id']}/resolve").status_code == 200
+    assert guard.client.post(f"/api/alarms/{drill[0]['alarm_id']}/resolve",
+                             json={"outcome": "drill"}).status_code == 200
     office.kill()
     killed = time.monotonic()
     wait_for(lambda: guard.office("eg-101")["stale"], timeout=10, what="stale")

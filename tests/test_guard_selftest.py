@@ -23,7 +23,7 @@ def test_scheduled_selftest(tmp_path: Path, broker: Mosquitto) -> None:
         assert report["results"]["eg-102"].startswith("timeout")
         drills = [a for a in guard.alarms(open_only=False) if a["office"] == "eg-101"]
         assert drills and all(a["test"] for a in drills)
-        assert drills[-1]["state"] == "resolved"
+        assert drills[-1]["state"] == "closed"
         assert drills[-1]["resolved_by"] == "selftest"
         assert [c.cmd for c in good.commands][:2] == ["test", "resolve"]
     finally:

@@ -57,9 +57,9 @@ def test_duplicates_are_counted_and_alarm_state_only_moves_forward() -> None:
     assert store.office_rows()["eg-101"]["duplicates"] == 1
     alarm_id = str(uuid.uuid4())
     row, _ = store.upsert_alarm(alarm_id, "eg-101", state="resolved", at="t2", now=0.0, by="a")
-    assert row["state"] == "resolved" and row["resolved_by"] == "a"
+    assert row["state"] == "closed" and row["resolved_by"] == "a"
     row, changed = store.upsert_alarm(alarm_id, "eg-101", state="active", at="t1", now=0.0)
-    assert row["state"] == "resolved"  # a late panic does not reopen it
+    assert row["state"] == "closed"  # a late panic does not reopen it
     assert not changed
 
 

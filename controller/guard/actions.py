@@ -40,6 +40,7 @@ KIND_OF: dict[str, ResultKind] = {"confirmed": "done", "rejected": "rejected",
                                   "timeout": "timeout", "not_sent": "not_sent"}
 STATUS_TEXT = {"confirmed": "confirmed by the office", "rejected": "rejected by the office",
                "timeout": "no confirmation from the office", "not_sent": "not sent"}
+OUTCOMES = ("handled", "police", "medical", "false_alarm", "drill", "technical")
 NO_KEY = ("commands cannot be signed: security.signing_key is not configured; "
           "the guard's action was recorded")
 
@@ -66,18 +67,97 @@ class Actions:
             self.hub.publish("alarm", alarm)
         return alarm
 
-    async def alarm_command(self, alarm_id: str, action: CommandName, user: str) -> Result:
-        """Acknowledge or resolve an alarm through its office."""
-        store = self.store
-        alarm = store.alarm(alarm_id)
-        if alarm is None:
-            return Result("unknown", {"error": f"alarm {alarm_id} is not known"})
-        if alarm["state"] == "resolved":
-            self._audit(user, f"alarm_{action}", alarm_id, "refused", "already resolved")
-            return Result("refused", {"error": "the alarm is already resolved", "alarm": alarm})
+    def _log(self, alarm_id: str, what: str, by: str | None, detail: str = "") -> str:
         now = format_ts(utcnow())
-        if action == "ack" and alarm["guard_ack_by"] is None:
-            store.update_alarm(alarm_id, guard_ack_by=user, guard_ack_at=now)
+        self.store.log_alarm(alarm_id, now, what, by, detail)
+        return now
+
+    def _open_alarm(self, alarm_id: str, user: str, action: str
+                    ) -> tuple[dict[str, Any] | None, Result | None]:
+        alarm = self.store.alarm(alarm_id)
+        if alarm is None:
+            return None, Result("unknown", {"error": f"alarm {alarm_id} is not known"})
+        if alarm["state"] == "closed":
+            self._audit(user, action, alarm_id, "refused", "already closed")
+            return None, Result("refused", {"error": "the alarm is already closed",
+                                            "alarm": alarm})
+        return alarm, None
+
+    async def ack(self, alarm_id: str, user: str) -> Result:
+        """Acknowledge: panic/drill through the office (signed), fault on the station.
+
+        An alarm someone already acknowledged is not an error for a second
+        screen: the answer says who and when.
+        """
+        alarm, refused = self._open_alarm(alarm_id, user, "alarm_ack")
+        if alarm is None:
+            assert refused is not None  # noqa: S101 - one of the two is set
+            return refused
+        if alarm["acknowledged_at"] is not None:
+            self._audit(user, "alarm_ack", alarm_id, "already",
+                        f"by {alarm['acknowledged_by']}")
+            return Result("done", {"already_acknowledged_by": alarm["acknowledged_by"],
+                                   "already_acknowledged_at": alarm["acknowledged_at"],
+                                   "alarm": alarm})
+        if alarm["kind"] == "fault":
+            return self._ack_fault(alarm, user)
+        return await self._office_alarm_command(alarm, "ack", user)
+
+    def _ack_fault(self, alarm: dict[str, Any], user: str) -> Result:
+        alarm_id = alarm["alarm_id"]
+        now = self._log(alarm_id, "acknowledged", user)
+        fields: dict[str, Any] = {"state": "acknowledged", "acknowledged_by": user,
+                                  "acknowledged_at": now, "guard_ack_by": user,
+                                  "guard_ack_at": now}
+        if alarm["cleared_at"] is not None:  # acknowledged and cleared: done
+            fields.update(state="closed", closed_at=now)
+            self._log(alarm_id, "closed", None, "acknowledged and cleared")
+        self.store.update_alarm(alarm_id, **fields)
+        self.store.commit()
+        self._audit(user, "alarm_ack", alarm_id, "confirmed", f"fault {alarm['fault']}")
+        return Result("done", {"alarm": self._push_alarm(alarm_id)})
+
+    async def resolve(self, alarm_id: str, user: str, outcome: str, note: str) -> Result:
+        """Resolve a panic or drill with its outcome (validated by the caller)."""
+        alarm, refused = self._open_alarm(alarm_id, user, "alarm_resolve")
+        if alarm is None:
+            assert refused is not None  # noqa: S101 - one of the two is set
+            return refused
+        if alarm["kind"] == "fault":
+            self._audit(user, "alarm_resolve", alarm_id, "refused", "fault alarm")
+            return Result("refused", {"error": "a fault alarm closes by itself once it is "
+                                      "acknowledged and its condition has cleared",
+                                      "alarm": alarm})
+        self.store.update_alarm(alarm_id, outcome=outcome, note=note or None)
+        self._log(alarm_id, "resolve_requested", user,
+                  f"outcome: {outcome}" + (f"; note: {note}" if note else ""))
+        return await self._office_alarm_command(alarm, "resolve", user)
+
+    async def respond(self, alarm_id: str, user: str) -> Result:
+        """"I am going too": add the guard to the alarm's responders (once)."""
+        alarm, refused = self._open_alarm(alarm_id, user, "alarm_respond")
+        if alarm is None:
+            assert refused is not None  # noqa: S101 - one of the two is set
+            return refused
+        responders = list(alarm["responders"])
+        if not any(r.get("by") == user for r in responders):
+            now = self._log(alarm_id, "responding", user)
+            responders.append({"by": user, "at": now})
+            self.store.update_alarm(alarm_id, responders=responders)
+            self.store.commit()
+            self._audit(user, "alarm_respond", alarm_id, "recorded")
+        return Result("done", {"alarm": self._push_alarm(alarm_id)})
+
+    async def _office_alarm_command(self, alarm: dict[str, Any], action: CommandName,
+                                    user: str) -> Result:
+        """Send ack/resolve to the alarm's office and wait for its confirmation."""
+        store = self.store
+        alarm_id = alarm["alarm_id"]
+        now = format_ts(utcnow())
+        if action == "ack":
+            if alarm["guard_ack_by"] is None:
+                store.update_alarm(alarm_id, guard_ack_by=user, guard_ack_at=now)
+            self._log(alarm_id, "ack_requested", user)
         if not self.commander.can_sign:
             store.update_alarm(alarm_id, command=action, command_status="not sent (no key)",
                                command_by=user, command_at=now)
@@ -94,6 +174,8 @@ class Actions:
         if outcome.reason and outcome.status != "confirmed":
             text = f"{text}: {outcome.reason}"
         store.update_alarm(alarm_id, command_status=text[:200])
+        if outcome.status != "confirmed":
+            self._log(alarm_id, f"{action}_not_confirmed", user, text)
         store.commit()
         self._audit(user, f"alarm_{action}", alarm_id, outcome.status, outcome.reason)
         body: dict[str, Any] = {"command": outcome.to_dict(), "alarm": self._push_alarm(alarm_id)}
@@ -104,11 +186,14 @@ class Actions:
     async def resolve_for(self, alarm_id: str, office: str, by: str) -> Outcome:
         """Resolve a drill on behalf of the self-test (no HTTP answer involved)."""
         command = self.commander.build("resolve", office, by, alarm_id=alarm_id)
+        if self.store.alarm(alarm_id) is not None:
+            self.store.update_alarm(alarm_id, outcome="drill", note="scheduled self-test")
+            self.store.commit()
         outcome = await self.commander.send_and_wait(command)
         if self.store.alarm(alarm_id) is not None:
             self.store.update_alarm(alarm_id, command="resolve", command_by=by,
-                                        command_at=format_ts(utcnow()),
-                                        command_status=STATUS_TEXT[outcome.status])
+                                    command_at=format_ts(utcnow()),
+                                    command_status=STATUS_TEXT[outcome.status])
             self.store.commit()
             self._push_alarm(alarm_id)
         self._audit(by, "alarm_resolve", alarm_id, outcome.status, outcome.reason)

@@ -1,28 +1,30 @@
-"""Escalation: an alarm nobody acknowledged in time goes further.
+"""Escalation: an alarm nobody acknowledged in time goes further, level by level.
 
-It is marked in the store, shown live, published on the station's
-escalation topic, and POSTed to the configured webhook (pager gateway,
-alarm receiving centre), with retries and backoff. Drills only reach the
-webhook when `webhook_on_test` says so. Timing is measured from when the
-station received the alarm, so office clock skew cannot delay it.
+Level 1 comes `after_s` after the station received a panic or drill alarm
+(`fault_after_s` for a fault alarm): the alarm is marked, shown live,
+published on the station's escalation topic, POSTed to the webhook (with
+retries) and sent to the level's Apprise URLs. Later `levels` notify
+further people. A panic counts as acknowledged only once the *office*
+confirmed the ack (a guard's click whose command never arrived does not stop
+escalation). All timing is on the monotonic clock: stepping the wall clock
+(NTP, a wrong RTC) neither delays nor hastens an escalation.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 
 from controller.guard.guard_config import EscalationCfg
 from controller.guard.hub import Hub
 from controller.guard.store import Store
+from controller.guard.webhook import post_json
 from controller.protocol.messages import Escalation, Location, format_ts
 
 log = structlog.get_logger("officesec.guard.escalation")
@@ -30,66 +32,151 @@ log = structlog.get_logger("officesec.guard.escalation")
 BACKOFF_S = (1.0, 2.0, 4.0, 8.0, 16.0)
 
 
+class Notify(Protocol):
+    """What the escalator needs from the notifier (notify.Notifier)."""
+
+    def send(self, alarm: dict[str, Any], level: int, urls: list[str]) -> None:
+        """Start delivering one level's notifications for one alarm."""
+
+
 class Escalator:
-    """Finds overdue alarms on each tick and drives their webhook delivery."""
+    """Finds overdue alarms on each tick and drives their escalation levels."""
 
     def __init__(self, cfg: EscalationCfg, store: Store, hub: Hub,
-                 publish: Callable[[bytes], bool], backoff_s: tuple[float, ...] = BACKOFF_S,
-                 ) -> None:
+                 publish: Callable[[bytes], bool], *, notifier: Notify | None = None,
+                 backoff_s: tuple[float, ...] = BACKOFF_S) -> None:
         """`publish(payload)` puts an Escalation on the station's escalation topic."""
         self.cfg = cfg
         self.store = store
         self.hub = hub
         self._publish = publish
+        self.notifier = notifier
         self.backoff_s = backoff_s
         self.tasks: set[asyncio.Task[None]] = set()
         self.webhook_failures = 0
         self.webhook_delivered = 0
+        self.escalations = 0
         self.last_webhook_error: str | None = None
+        self.wall: Callable[[], float] = time.time
+        self.mono: Callable[[], float] = time.monotonic
+        self._seen: dict[str, float] = {}  # alarm_id -> monotonic time first received
 
-    def overdue(self, now: float) -> list[dict[str, Any]]:
-        """Open, unacknowledged, not yet escalated alarms older than `after_s`."""
-        rows = self.store.db.execute(
-            "SELECT alarm_id FROM alarms WHERE state = 'active' AND escalated_at IS NULL"
-            " AND guard_ack_by IS NULL AND received_at <= ?", (now - self.cfg.after_s,))
-        out = []
-        for row in rows.fetchall():
-            alarm = self.store.alarm(row[0])
-            if alarm is not None:
-                out.append(alarm)
-        return out
+    # ------------------------------------------------------------------ timing
 
-    def tick(self, now: float) -> list[dict[str, Any]]:
-        """Escalate every overdue alarm; returns the escalated alarms."""
+    def note(self, alarm_id: str, mono: float) -> None:
+        """The station received this alarm now (monotonic); the clock starts here."""
+        self._seen.setdefault(alarm_id, mono)
+
+    def _since(self, alarm: dict[str, Any], wall: float, mono: float) -> float:
+        seen = self._seen.get(alarm["alarm_id"])
+        if seen is None:
+            # known from before a restart: the wall clock is all there is; never in the future
+            seen = mono - max(0.0, wall - float(alarm["received_at"]))
+            self._seen[alarm["alarm_id"]] = seen
+        return seen
+
+    def thresholds(self, alarm: dict[str, Any]) -> list[float]:
+        """Seconds after receipt at which each level fires, level 1 first."""
+        fault = alarm.get("kind") == "fault"
+        first = self.cfg.fault_after_s if fault else self.cfg.after_s
+        later = [(lv.fault_after_s or lv.after_s) if fault else lv.after_s
+                 for lv in self.cfg.levels]
+        return [first, *later]
+
+    def urls(self, level: int) -> list[str]:
+        """The Apprise URLs of a level (1-based)."""
+        if level == 1:
+            return list(self.cfg.notify)
+        return list(self.cfg.levels[level - 2].notify)
+
+    @staticmethod
+    def waiting(alarm: dict[str, Any]) -> bool:
+        """Still needs a guard: nobody's acknowledgement reached the office (or the station)."""
+        return bool(alarm["state"] == "active")
+
+    def next_due(self, alarm: dict[str, Any], wall: float, mono: float) -> float | None:
+        """Monotonic time of the alarm's next escalation level, None when there is none."""
+        if not self.waiting(alarm):
+            return None
+        steps = self.thresholds(alarm)
+        level = int(alarm.get("escalation_level") or 0)
+        if level >= len(steps):
+            return None
+        return self._since(alarm, wall, mono) + steps[level]
+
+    def decorate(self, alarm: dict[str, Any]) -> dict[str, Any]:
+        """Add the live fields: `escalates_at`/`escalates_in_s`, `escalated`, `ack_delivered`."""
+        wall, mono = self.wall(), self.mono()
+        due = self.next_due(alarm, wall, mono)
+        if due is None:
+            alarm["escalates_at"], alarm["escalates_in_s"] = None, None
+        else:
+            left = due - mono
+            alarm["escalates_in_s"] = round(max(0.0, left), 1)
+            alarm["escalates_at"] = format_ts(datetime.fromtimestamp(wall + left, UTC))
+        alarm["escalated"] = alarm.get("escalated_at") is not None
+        if alarm.get("kind") == "fault":
+            alarm["ack_delivered"] = alarm["acknowledged_at"] is not None or None
+        elif alarm["acknowledged_at"] is not None:
+            alarm["ack_delivered"] = True
+        else:
+            alarm["ack_delivered"] = False if alarm.get("guard_ack_by") else None
+        return alarm
+
+    # -------------------------------------------------------------------- tick
+
+    def tick(self, wall: float, mono: float) -> list[dict[str, Any]]:
+        """Escalate every alarm whose next level is due; returns the escalated alarms."""
         done = []
-        for alarm in self.overdue(now):
-            done.append(self.escalate(alarm, now))
+        active = self.store.active_alarm_ids()
+        for alarm_id in active:
+            alarm = self.store.alarm(alarm_id)
+            if alarm is None:
+                continue
+            due = self.next_due(alarm, wall, mono)
+            if due is not None and mono >= due:
+                done.append(self.escalate(alarm, int(alarm["escalation_level"] or 0) + 1, wall))
+        if len(self._seen) > 2 * len(active) + 1000:  # forget alarms no longer waiting
+            keep = set(active)
+            self._seen = {k: v for k, v in self._seen.items() if k in keep}
         return done
 
-    def escalate(self, alarm: dict[str, Any], now: float) -> dict[str, Any]:
-        """Mark, publish, and start the webhook for one alarm."""
-        escalated_at = datetime.fromtimestamp(now, UTC)
-        webhook = self.cfg.webhook_url is not None and (not alarm["test"]
-                                                        or self.cfg.webhook_on_test)
-        status = "pending" if webhook else ("no webhook (drill)" if self.cfg.webhook_url
-                                            else "no webhook configured")
-        self.store.update_alarm(alarm["alarm_id"], escalated_at=format_ts(escalated_at),
-                                escalation_status=status)
+    def escalate(self, alarm: dict[str, Any], level: int, wall: float) -> dict[str, Any]:
+        """Mark, publish, and start the webhook and notifications of one level."""
+        alarm_id = alarm["alarm_id"]
+        at = datetime.fromtimestamp(wall, UTC)
+        drill = bool(alarm["test"])
+        webhook = (level == 1 and self.cfg.webhook_url is not None
+                   and (not drill or self.cfg.webhook_on_test))
+        urls = self.urls(level) if (not drill or self.cfg.notify_on_test) else []
+        fields: dict[str, Any] = {"escalation_level": level}
+        if level == 1:
+            fields["escalated_at"] = format_ts(at)
+            fields["escalation_status"] = "pending" if webhook else (
+                "no webhook (drill)" if self.cfg.webhook_url else "no webhook configured")
+        self.store.update_alarm(alarm_id, **fields)
+        detail = f"level {level}" + (f", {len(urls)} notification(s)" if urls else "")
+        self.store.log_alarm(alarm_id, format_ts(at), "escalated", None, detail)
         self.store.commit()
-        payload = _payload(alarm, escalated_at)
+        self.escalations += 1
+        payload = _payload(alarm, at, level)
         published = self._publish(payload)
-        log.warning("alarm_escalated", alarm_id=alarm["alarm_id"], office=alarm["office"],
-                    test=alarm["test"], webhook=webhook, published=published)
-        updated = self.store.alarm(alarm["alarm_id"]) or alarm
-        self.hub.publish("escalation", {"alarm_id": alarm["alarm_id"], "office": alarm["office"],
-                                        "status": status, "published": published})
+        log.warning("alarm_escalated", alarm_id=alarm_id, office=alarm["office"],
+                    kind=alarm.get("kind"), fault=alarm.get("fault"), level=level,
+                    webhook=webhook, notify=len(urls), published=published)
+        updated = self.store.alarm(alarm_id) or alarm
+        self.hub.publish("escalation", {"alarm_id": alarm_id, "office": alarm["office"],
+                                        "level": level, "published": published,
+                                        "status": updated.get("escalation_status")})
         self.hub.publish("alarm", updated)
         if webhook:
-            self._start_delivery(alarm["alarm_id"], payload)
+            self._start(self._deliver(alarm_id, payload))
+        if urls and self.notifier is not None:
+            self.notifier.send(updated, level, urls)
         return updated
 
-    def _start_delivery(self, alarm_id: str, payload: bytes) -> None:
-        task = asyncio.get_running_loop().create_task(self._deliver(alarm_id, payload))
+    def _start(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
@@ -98,7 +185,7 @@ class Escalator:
         if self.cfg.webhook_url is None:
             return 0
         rows = self.store.db.execute(
-            "SELECT alarm_id FROM alarms WHERE state != 'resolved' AND escalated_at IS NOT NULL"
+            "SELECT alarm_id FROM alarms WHERE state != 'closed' AND escalated_at IS NOT NULL"
             " AND (escalation_status = 'pending' OR escalation_status LIKE 'retrying%')"
         ).fetchall()
         for row in rows:
@@ -107,7 +194,7 @@ class Escalator:
                 continue
             at = datetime.fromisoformat(alarm["escalated_at"])
             log.info("webhook_resumed", alarm_id=alarm["alarm_id"])
-            self._start_delivery(alarm["alarm_id"], _payload(alarm, at))
+            self._start(self._deliver(alarm["alarm_id"], _payload(alarm, at, 1)))
         return len(rows)
 
     async def _deliver(self, alarm_id: str, payload: bytes) -> None:
@@ -115,7 +202,7 @@ class Escalator:
         assert url is not None  # noqa: S101 - only started with a URL
         attempts = len(self.backoff_s) + 1
         for attempt in range(1, attempts + 1):
-            error = await asyncio.to_thread(_post, url, payload, self.cfg.webhook_timeout_s)
+            error = await asyncio.to_thread(post_json, url, payload, self.cfg.webhook_timeout_s)
             if error is None:
                 self.webhook_delivered += 1
                 self._status(alarm_id, f"delivered (attempt {attempt})")
@@ -145,30 +232,16 @@ class Escalator:
                 "last_error": self.last_webhook_error, "in_flight": len(self.tasks)}
 
 
-def _payload(alarm: dict[str, Any], escalated_at: datetime) -> bytes:
+def _payload(alarm: dict[str, Any], escalated_at: datetime, level: int) -> bytes:
     """The Escalation message for an alarm (MQTT payload and webhook body)."""
+    kind = alarm.get("kind") or ("drill" if alarm["test"] else "panic")
     return Escalation(alarm_id=uuid.UUID(alarm["alarm_id"]), office=alarm["office"],
                       location=Location(**_location(alarm["location"])),
                       raised_at=datetime.fromisoformat(alarm["raised_at"]),
-                      escalated_at=escalated_at, test=alarm["test"]).to_bytes()
+                      escalated_at=escalated_at, test=alarm["test"], kind=kind,
+                      fault=alarm.get("fault"), level=level).to_bytes()
 
 
 def _location(data: dict[str, Any]) -> dict[str, str]:
     keys = ("site", "building", "floor", "room", "label")
-    return {k: str(data.get(k, "")) for k in keys}
-
-
-def _post(url: str, payload: bytes, timeout: float) -> str | None:
-    """POST JSON; None on a 2xx answer, else the error text."""
-    request = urllib.request.Request(url, data=payload, method="POST",  # noqa: S310
-                                     headers={"Content-Type": "application/json",
-                                              "User-Agent": "officesec-guard"})
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
-            if 200 <= response.status < 300:
-                return None
-            return f"HTTP {response.status}"
-    except urllib.error.HTTPError as exc:
-        return f"HTTP {exc.code}"
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        return str(getattr(exc, "reason", exc))[:200]
+    return {k: str(data.get(k, ""))[:200] for k in keys}

@@ -72,13 +72,76 @@ class UserCfg(Section):
     role: Literal["guard", "admin"] = "guard"
 
 
+NotifyUrl = Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9+.-]*://",
+                                             max_length=2000)]
+
+
+class EscalationLevel(Section):
+    """A further escalation step: who is told when an alarm is still unacknowledged."""
+
+    after_s: float = Field(ge=1, le=86400)
+    fault_after_s: float | None = Field(None, ge=1, le=86400)
+    notify: list[NotifyUrl] = Field(min_length=1, max_length=20)
+
+
 class EscalationCfg(Section):
-    """What happens when nobody acknowledges an alarm in time."""
+    """What happens when nobody acknowledges an alarm in time.
+
+    The first level is `after_s` (panics, drills) / `fault_after_s` (fault
+    alarms) with `notify`; `levels` add later steps (the site manager after
+    two minutes...). Notification URLs are Apprise URLs (mailto, Matrix,
+    Teams, ntfy, json:// ...); they may hold secrets and are never logged.
+    """
 
     after_s: float = Field(30, ge=1, le=3600)
+    fault_after_s: float = Field(120, ge=1, le=86400)
     webhook_url: Annotated[str, StringConstraints(pattern=r"^https?://")] | None = None
     webhook_on_test: bool = False
     webhook_timeout_s: float = Field(5, gt=0, le=60)
+    notify: list[NotifyUrl] = Field(default_factory=list, max_length=20)
+    notify_on_test: bool = False
+    notify_timeout_s: float = Field(10, gt=0, le=120)
+    notify_retries: int = Field(3, ge=0, le=10)
+    levels: list[EscalationLevel] = Field(default_factory=list, max_length=10)
+    console_url: Annotated[str, StringConstraints(pattern=r"^https?://")] | None = None
+    language: Literal["de", "en"] = "de"
+
+    @model_validator(mode="after")
+    def _order(self) -> EscalationCfg:
+        problems = _bad_urls("notify", self.notify)
+        for i, level in enumerate(self.levels):
+            problems += _bad_urls(f"levels.{i}.notify", level.notify)
+        last, last_fault = self.after_s, self.fault_after_s
+        for i, level in enumerate(self.levels):
+            if level.after_s <= last:
+                problems.append(f"levels.{i}.after_s: must be later than the level before "
+                                f"({last:g} s)")
+            fault_after = level.fault_after_s or level.after_s
+            if fault_after <= last_fault:
+                problems.append(f"levels.{i}.fault_after_s: must be later than the level "
+                                f"before ({last_fault:g} s)")
+            last, last_fault = level.after_s, fault_after
+        raise_problems(problems)
+        return self
+
+
+def _bad_urls(key: str, urls: list[str]) -> list[str]:
+    """Every URL Apprise does not understand, named by its key (never printed: secrets)."""
+    if not urls:
+        return []
+    import apprise  # noqa: PLC0415 - only needed when notifications are configured
+
+    return [f"{key}.{i}: Apprise does not understand this URL (scheme "
+            f"{url.split('://', 1)[0]!r}); see https://github.com/caronc/apprise/wiki"
+            for i, url in enumerate(urls) if not apprise.Apprise().add(url)]
+
+
+class FaultsCfg(Section):
+    """When a technical condition becomes a fault alarm."""
+
+    missing_after_s: float = Field(60, ge=1, le=86400)
+    events_missing_after_s: float = Field(30, ge=1, le=3600)
+    ack_resend_s: float = Field(5, ge=0.5, le=600)
 
 
 class RosterOffice(Section):
@@ -109,6 +172,7 @@ class GuardConfig(Settings):
     security: GuardSecurityCfg = GuardSecurityCfg()
     users: list[UserCfg] = Field(default_factory=list)
     escalation: EscalationCfg = EscalationCfg()
+    faults: FaultsCfg = FaultsCfg()
     offices: list[RosterOffice] = Field(default_factory=list)
     roster_file: ReadableFile | None = None
     selftest: SelfTestCfg = SelfTestCfg()

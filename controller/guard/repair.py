@@ -4,7 +4,8 @@ A broker's PUBACK is not the end of the road: a broker that crashes before
 saving can lose what it acknowledged. The station therefore asks again for
 every gap in an office's `seq`, and for a lost tail (the `seq` in the
 office's state is ahead of the store for longer than a grace period).
-Requests are chunked (10,000 events), rate-limited and retried with backoff.
+Requests are chunked (10,000 events), rate-limited and retried with backoff,
+timed on the monotonic clock (a clock step neither stalls nor floods them).
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ class Repairer:
         self.by = by
         self.requests_sent = 0
         self._warned_unsigned = False
+        self._asked: dict[tuple[str, int], float] = {}  # gap -> monotonic time last asked
 
     def tick(self, wall: float, mono: float) -> None:
         """Find lost tails, then (re)request open gaps that are due."""
@@ -55,14 +57,24 @@ class Repairer:
                 self._warned_unsigned = True
             return
         sent = 0
-        for gap in self.store.gaps():
+        gaps = self.store.gaps()
+        for gap in gaps:
             if sent >= MAX_REQUESTS_PER_TICK:
                 break
-            last = gap["last_request"]
-            if last is not None and wall - last < retry_after(gap["requests"]):
+            key = (gap["office"], gap["from_seq"])
+            asked = self._asked.get(key)
+            if asked is None and gap["last_request"] is not None:
+                # asked before a restart: only the wall clock knows when; never in the future
+                asked = mono - max(0.0, wall - gap["last_request"])
+                self._asked[key] = asked
+            if asked is not None and mono - asked < retry_after(gap["requests"]):
                 continue
             self._request(gap, wall)
+            self._asked[key] = mono
             sent += 1
+        if len(self._asked) > 2 * len(gaps) + 1000:
+            live = {(g["office"], g["from_seq"]) for g in gaps}
+            self._asked = {k: v for k, v in self._asked.items() if k in live}
         if sent:
             self.store.commit()
 

@@ -1,6 +1,20 @@
-"""The guard station's SQLite schema (created if missing; every statement is idempotent)."""
+"""The guard station's SQLite schema and its migrations.
+
+`SCHEMA` creates what is missing (every statement is idempotent). An older
+store is brought up to date by `migrate()`: columns added after the first
+release are added when missing, and the version reached is kept in
+`schema_version`. The SQL stays plain (no SQLite-only tricks beyond
+`PRAGMA table_info`) so that a PostgreSQL backend can replay the same steps.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+SCHEMA_VERSION = 2
 
 SCHEMA = """
+CREATE TABLE IF NOT EXISTS schema_version(version INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS events(
   id TEXT PRIMARY KEY, office TEXT NOT NULL, seq INTEGER NOT NULL, ts TEXT NOT NULL,
   type TEXT NOT NULL, test INTEGER NOT NULL, alarm_id TEXT, received_at REAL NOT NULL,
@@ -8,6 +22,7 @@ CREATE TABLE IF NOT EXISTS events(
 CREATE INDEX IF NOT EXISTS events_office_seq ON events(office, seq);
 CREATE INDEX IF NOT EXISTS events_ts ON events(ts);
 CREATE INDEX IF NOT EXISTS events_received ON events(received_at);
+CREATE INDEX IF NOT EXISTS events_alarm ON events(alarm_id);
 CREATE TABLE IF NOT EXISTS offices(
   id TEXT PRIMARY KEY, first_seen REAL NOT NULL, max_seq INTEGER NOT NULL DEFAULT 0,
   duplicates INTEGER NOT NULL DEFAULT 0, info TEXT NOT NULL DEFAULT '{}');
@@ -23,9 +38,67 @@ CREATE TABLE IF NOT EXISTS alarms(
   escalated_at TEXT, escalation_status TEXT, command TEXT, command_status TEXT,
   command_by TEXT, command_at TEXT, guard_ack_by TEXT, guard_ack_at TEXT);
 CREATE INDEX IF NOT EXISTS alarms_state ON alarms(state);
+CREATE TABLE IF NOT EXISTS alarm_log(
+  id INTEGER PRIMARY KEY AUTOINCREMENT, alarm_id TEXT NOT NULL, ts TEXT NOT NULL,
+  what TEXT NOT NULL, by TEXT, detail TEXT NOT NULL DEFAULT '');
+CREATE INDEX IF NOT EXISTS alarm_log_alarm ON alarm_log(alarm_id);
 CREATE TABLE IF NOT EXISTS audit(
   id INTEGER PRIMARY KEY AUTOINCREMENT, at REAL NOT NULL, user TEXT NOT NULL,
   action TEXT NOT NULL, target TEXT NOT NULL DEFAULT '', outcome TEXT NOT NULL,
   detail TEXT NOT NULL DEFAULT '');
 CREATE INDEX IF NOT EXISTS audit_at ON audit(at);
 """
+
+# version 2 (issues 13, 14, 16): alarm kinds, fault alarms, outcomes, responders, levels
+ALARM_COLUMNS_V2 = (
+    ("kind", "TEXT NOT NULL DEFAULT 'panic'"),
+    ("fault", "TEXT"),
+    ("outcome", "TEXT"),
+    ("note", "TEXT"),
+    ("responders", "TEXT NOT NULL DEFAULT '[]'"),
+    ("cleared_at", "TEXT"),
+    ("closed_at", "TEXT"),
+    ("count", "INTEGER NOT NULL DEFAULT 1"),
+    ("escalation_level", "INTEGER NOT NULL DEFAULT 0"),
+    ("ack_resends", "INTEGER NOT NULL DEFAULT 0"),
+)
+STEPS_V2 = (
+    # the first release called a finished alarm "resolved"; the contract says "closed"
+    "UPDATE alarms SET state = 'closed', closed_at = resolved_at WHERE state = 'resolved'",
+    "UPDATE alarms SET kind = 'drill' WHERE test = 1 AND kind = 'panic'",
+    "CREATE INDEX IF NOT EXISTS alarms_fault ON alarms(office, kind, fault, state)",
+    "CREATE INDEX IF NOT EXISTS alarms_received ON alarms(received_at)",
+)
+
+
+def _columns(db: sqlite3.Connection, table: str) -> set[str]:
+    return {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+
+
+def current_version(db: sqlite3.Connection) -> int:
+    """The version recorded in the store (1 for a store from before versioning)."""
+    row = db.execute("SELECT MAX(version) FROM schema_version").fetchone()
+    if row is None or row[0] is None:
+        return 1
+    return int(row[0])
+
+
+def migrate(db: sqlite3.Connection) -> int:
+    """Create missing tables, bring an older store to SCHEMA_VERSION; returns that version.
+
+    Each step is idempotent, so a migration interrupted by a crash simply runs
+    again on the next start.
+    """
+    db.executescript(SCHEMA)
+    version = current_version(db)
+    if version < 2:
+        have = _columns(db, "alarms")
+        for name, decl in ALARM_COLUMNS_V2:
+            if name not in have:
+                db.execute(f"ALTER TABLE alarms ADD COLUMN {name} {decl}")
+        for step in STEPS_V2:
+            db.execute(step)
+        db.execute("DELETE FROM schema_version")
+        db.execute("INSERT INTO schema_version(version) VALUES (?)", (SCHEMA_VERSION,))
+    db.commit()
+    return SCHEMA_VERSION

@@ -20,18 +20,23 @@ from typing import Any
 
 import structlog
 
+from controller.guard.ack_retry import AckResender
 from controller.guard.actions import Actions
 from controller.guard.commander import Commander
 from controller.guard.consumer import GuardMqtt
 from controller.guard.drills import SelfTester
 from controller.guard.escalation import Escalator
+from controller.guard.fault_texts import describe
+from controller.guard.faults import FaultTracker
 from controller.guard.guard_config import GuardConfig
 from controller.guard.hub import Hub
 from controller.guard.ingest import Ingest
+from controller.guard.metrics import Metrics, Sample
 from controller.guard.model import LiveModel
+from controller.guard.notify import Notifier
 from controller.guard.repair import Repairer
 from controller.guard.store import Store
-from controller.protocol.messages import Topics
+from controller.protocol.messages import Event, Topics
 from controller.protocol.signing import load_private_key
 
 log = structlog.get_logger("officesec.guard.service")
@@ -67,11 +72,28 @@ class GuardService:
         self.ingest.office_changed = self._office_changed
         self._dirty: set[str] = set()
         esc_topic = self.topics.guard_escalation(cfg.guard.id)
+        console = cfg.escalation.console_url or (
+            f"{'https' if cfg.guard.tls_cert else 'http'}://{cfg.guard.listen_host}:"
+            f"{cfg.guard.listen_port}")
+        self.notifier = Notifier(cfg.escalation, self.store, console_url=console,
+                                 on_change=self._notifier_changed)
         self.escalator = Escalator(cfg.escalation, self.store, self.hub,
-                                   lambda payload: self.mqtt.publish(esc_topic, payload))
+                                   lambda payload: self.mqtt.publish(esc_topic, payload),
+                                   notifier=self.notifier)
+        self.faults = FaultTracker(self.store, self.model, self.hub, cfg.faults,
+                                   guard_id=cfg.guard.id, started=time.monotonic(),
+                                   on_raised=self.escalator.note)
+        self.store.alarm_view = self._alarm_view
+        self.messages_in = 0
+        self.metrics = Metrics(self._metrics_sample)
+        self.ingest.event_hooks.append(self.metrics.on_event)
+        self.ingest.event_hooks.append(self._on_event)
+        self.ingest.event_hooks.append(self.faults.on_event)
         self.repairer = Repairer(self.store, self.model, self.commander, self.push_gaps,
                                  by=f"guard:{cfg.guard.id}")
         self.actions = Actions(self.store, self.hub, self.commander, self.model)
+        self.ack_resender = AckResender(self.store, self.model, self.commander, self.hub,
+                                        cfg.faults.ack_resend_s)
         self.selftest = SelfTester(cfg.selftest, self.commander, self.hub, self.model.online_ids,
                                    self.actions.resolve_for)
         self.users = {u.name: u for u in cfg.users}
@@ -93,6 +115,21 @@ class GuardService:
         fault = os.environ.get(FAULT_ENV, "")
         self._fault_at = int(fault) if fault.isdigit() else 0
         self._last_prune = 0.0
+
+    def _alarm_view(self, alarm: dict[str, Any]) -> dict[str, Any]:
+        """Every alarm the API or the stream shows: stored fields plus the live ones."""
+        alarm = self.escalator.decorate(alarm)
+        alarm.update(describe(alarm))
+        return alarm
+
+    def _notifier_changed(self) -> None:
+        """A notification URL started or stopped failing: the station's own fault."""
+        self.faults.station = {"notify"} if self.notifier.failing else set()
+
+    def _on_event(self, event: Event) -> None:
+        """After commit: an alarm's escalation clock starts when the station received it."""
+        if event.alarm_id is not None and event.type in ("panic", "panic_repeat"):
+            self.escalator.note(str(event.alarm_id), time.monotonic())
 
     def _restore(self) -> None:
         """Offices seen before a restart stay known; their gaps are still open."""
@@ -126,7 +163,7 @@ class GuardService:
 
     async def stop(self) -> None:
         """Stop timers, say offline on MQTT, close the store."""
-        pending = [*self._tasks, *self.escalator.tasks]
+        pending = [*self._tasks, *self.escalator.tasks, *self.notifier.tasks]
         for task in pending:
             task.cancel()
         for task in pending:
@@ -187,6 +224,7 @@ class GuardService:
             self._loop.call_soon(self._drain)
         if not batch:
             return
+        self.messages_in += len(batch)
         after: list[Any] = []
         dirty = False
         wall, mono = time.time(), time.monotonic()
@@ -232,6 +270,21 @@ class GuardService:
             self._note_lag(mono - due, mono)
             self.tick(time.time(), mono)
 
+    def _metrics_sample(self) -> Sample:
+        open_alarms = {row[0]: int(row[1]) for row in self.store.db.execute(
+            "SELECT kind, COUNT(*) FROM alarms WHERE state != 'closed' GROUP BY kind")}
+        return Sample(
+            offices=self.model.snapshot(time.monotonic()), open_alarms=open_alarms,
+            ingest={"received": self.messages_in, "stored": self.ingest.stored,
+                    "duplicate": self.ingest.duplicates, "dropped": self.ingest.dropped},
+            loop_lag_s=self.loop_lag_max(), notifications_delivered=self.notifier.delivered,
+            notification_attempts=self.notifier.attempts,
+            escalations=self.escalator.escalations, broker_connected=self.broker_connected)
+
+    def loop_lag_max(self) -> float:
+        """The largest event-loop lag seen in the last minute or so (seconds)."""
+        return max(self._lag_max, self._lag_prev_max)
+
     def _note_lag(self, lag: float, mono: float) -> None:
         if mono - self._lag_window_start > 60:
             self._lag_prev_max, self._lag_max = self._lag_max, 0.0
@@ -256,8 +309,10 @@ class GuardService:
             self._flush_offices()
         except Exception:
             log.exception("tick_stale_failed")
-        for name, step in (("repair", lambda: self.repairer.tick(wall, mono)),
-                           ("escalation", lambda: self.escalator.tick(wall)),
+        for name, step in (("faults", lambda: self.faults.tick(wall, mono)),
+                           ("repair", lambda: self.repairer.tick(wall, mono)),
+                           ("escalation", lambda: self.escalator.tick(wall, mono)),
+                           ("ack_resend", lambda: self.ack_resender.tick(mono)),
                            ("retention", lambda: self._prune(wall))):
             try:
                 step()
@@ -325,6 +380,7 @@ class GuardService:
             "store": {"ok": store_ok, "error": self.store_error},
             "signing": self.commander.can_sign,
             "webhook": self.escalator.health(),
+            "notify": self.notifier.health(),
             "ingest": {"stored": self.ingest.stored, "duplicates": self.ingest.duplicates,
                        "dropped": self.ingest.dropped, "inbox": len(self._inbox),
                        "states_queued": len(self._states)},

@@ -17,16 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from controller.errors import StoreError
-from controller.guard.schema import SCHEMA
+from controller.guard.alarm_store import AlarmTables
+from controller.guard.schema import migrate
 from controller.protocol.messages import Event, format_ts
-
-ALARM_RANK = {"active": 0, "acknowledged": 1, "resolved": 2}
-ALARM_COLUMNS = (
-    "alarm_id", "office", "test", "state", "raised_at", "received_at", "presses", "location",
-    "acknowledged_by", "acknowledged_at", "resolved_by", "resolved_at", "escalated_at",
-    "escalation_status", "command", "command_status", "command_by", "command_at",
-    "guard_ack_by", "guard_ack_at",
-)
 
 
 @dataclass(frozen=True)
@@ -38,7 +31,7 @@ class SeqResult:
     reset: bool = False
 
 
-class Store:
+class Store(AlarmTables):
     """All SQL of the guard station; callers commit when a batch is complete."""
 
     def __init__(self, path: str) -> None:
@@ -54,8 +47,7 @@ class Store:
             # checkpoints (the only fsyncs of WAL + synchronous=NORMAL) run in a
             # background thread on their own connection: see checkpoint()
             self.db.execute("PRAGMA wal_autocheckpoint=0")
-            self.db.executescript(SCHEMA)
-            self.db.commit()
+            self.schema_version = migrate(self.db)
             self._max: dict[str, int] = {
                 r[0]: int(r[1]) for r in self.db.execute("SELECT id, max_seq FROM offices")}
         except (sqlite3.Error, OSError) as exc:
@@ -270,67 +262,6 @@ class Store:
         self.db.execute("UPDATE gaps SET requests = requests + 1, last_request = ?"
                         " WHERE office = ? AND from_seq = ?", (now, office, from_seq))
 
-    # ------------------------------------------------------------------ alarms
-
-    def alarm(self, alarm_id: str) -> dict[str, Any] | None:
-        """One alarm with its whole life, or None."""
-        row = self.db.execute("SELECT * FROM alarms WHERE alarm_id = ?", (alarm_id,)).fetchone()
-        return _alarm_dict(row) if row else None
-
-    def alarms(self, *, open_only: bool = False, limit: int = 200) -> list[dict[str, Any]]:
-        """Alarms, newest first (open ones only when asked)."""
-        sql = "SELECT * FROM alarms"
-        if open_only:
-            sql += " WHERE state != 'resolved'"
-        sql += " ORDER BY received_at DESC LIMIT ?"
-        return [_alarm_dict(r) for r in self.db.execute(sql, (limit,))]
-
-    def upsert_alarm(self, alarm_id: str, office: str, *, state: str, at: str, now: float,
-                     test: bool = False, presses: int | None = None,
-                     location: dict[str, Any] | None = None, by: str | None = None,
-                     ) -> tuple[dict[str, Any], bool]:
-        """Create or advance an alarm; its state only moves forward. Returns (alarm, changed)."""
-        current = self.alarm(alarm_id)
-        if current is None:
-            self.db.execute(
-                "INSERT INTO alarms(alarm_id, office, test, state, raised_at, received_at,"
-                " presses, location) VALUES (?,?,?,?,?,?,?,?)",
-                (alarm_id, office, int(test), "active", at, now, presses or 1,
-                 json.dumps(location or {})))
-            current = self.alarm(alarm_id)
-            assert current is not None  # noqa: S101 - just inserted
-            changed = True
-        else:
-            changed = False
-        updates: dict[str, Any] = {}
-        if presses is not None and presses > current["presses"]:
-            updates["presses"] = presses
-        if location and not current["location"]:
-            updates["location"] = json.dumps(location)
-        if test and not current["test"]:
-            updates["test"] = 1
-        if ALARM_RANK[state] > ALARM_RANK[current["state"]]:
-            updates["state"] = state
-        if state in ("acknowledged", "resolved") and current["acknowledged_at"] is None:
-            updates["acknowledged_by"], updates["acknowledged_at"] = by, at
-        if state == "resolved" and current["resolved_at"] is None:
-            updates["resolved_by"], updates["resolved_at"] = by, at
-        if updates:
-            self.update_alarm(alarm_id, **updates)
-            changed = True
-        result = self.alarm(alarm_id)
-        assert result is not None  # noqa: S101 - exists
-        return result, changed
-
-    def update_alarm(self, alarm_id: str, **fields: Any) -> None:
-        """Set columns of one alarm (names are checked against the schema)."""
-        bad = set(fields) - set(ALARM_COLUMNS)
-        if bad:
-            raise StoreError(f"unknown alarm columns: {sorted(bad)}")
-        assignments = ", ".join(f"{name} = ?" for name in fields)
-        self.db.execute(f"UPDATE alarms SET {assignments} WHERE alarm_id = ?",  # noqa: S608
-                        (*fields.values(), alarm_id))
-
     # ------------------------------------------------------------------- audit
 
     def audit(self, user: str, action: str, target: str, outcome: str, detail: str = "",
@@ -355,9 +286,11 @@ class Store:
     # --------------------------------------------------------------- retention
 
     def prune(self, older_than: float) -> int:
-        """Delete events, resolved alarms and audit entries older than `older_than`."""
+        """Delete events, closed alarms (and their log) and audit entries before `older_than`."""
         n = self.db.execute("DELETE FROM events WHERE received_at < ?", (older_than,)).rowcount
-        self.db.execute("DELETE FROM alarms WHERE state = 'resolved' AND received_at < ?",
+        self.db.execute("DELETE FROM alarm_log WHERE alarm_id IN (SELECT alarm_id FROM alarms"
+                        " WHERE state = 'closed' AND received_at < ?)", (older_than,))
+        self.db.execute("DELETE FROM alarms WHERE state = 'closed' AND received_at < ?",
                         (older_than,))
         self.db.execute("DELETE FROM audit WHERE at < ?", (older_than,))
         self.db.commit()
@@ -366,10 +299,3 @@ class Store:
 
 def _ts(event: Event) -> str:
     return format_ts(event.ts)
-
-
-def _alarm_dict(row: sqlite3.Row) -> dict[str, Any]:
-    data = {name: row[name] for name in ALARM_COLUMNS}
-    data["test"] = bool(data["test"])
-    data["location"] = json.loads(data["location"] or "{}")
-    return data

@@ -228,15 +228,22 @@ class SimOutput(Wire):
 
 
 class Escalation(Wire):
-    """Published by the guard station when nobody acknowledged an alarm in time."""
+    """Published by the guard station when nobody acknowledged an alarm in time.
 
-    schema_: Literal[1] = Field(SCHEMA, alias="schema")
+    Schema 2 added `kind`, `fault` (fault alarms escalate too) and `level`
+    (the escalation step); schema 1 payloads still parse.
+    """
+
+    schema_: Literal[1, 2] = Field(2, alias="schema")
     alarm_id: uuid.UUID
     office: OfficeId
     location: Location
     raised_at: Timestamp
     escalated_at: Timestamp
     test: bool = False
+    kind: Literal["panic", "drill", "fault"] = "panic"
+    fault: ShortText | None = None
+    level: int = Field(1, ge=1, le=100)
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
     def to_bytes(self) -> bytes:

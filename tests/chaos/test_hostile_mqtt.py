@@ -195,7 +195,8 @@ def test_hostile_payloads_on_every_topic(tmp_path: Path) -> None:
         resp = guard.client.post(f"/api/alarms/{alarm_id}/ack")
         assert resp.status_code == 200, resp.text
         probe.wait_for(lambda m: m.json()["ack_led"], timeout=10)
-        resp = guard.client.post(f"/api/alarms/{alarm_id}/resolve")
+        resp = guard.client.post(f"/api/alarms/{alarm_id}/resolve",
+                                   json={"outcome": "handled"})
         assert resp.status_code == 200, resp.text
         wait_until(lambda: not guard.alarms(), 10, "alarm resolved")
         rejected = len(guard.get("/api/events", office=OFFICE, type="command_rejected",

@@ -103,7 +103,8 @@ class Presser:
                      if a["office"] == self.office]
             if not open_:
                 return
-            resp = self.http.post(f"/api/alarms/{open_[0]['alarm_id']}/resolve")
+            resp = self.http.post(f"/api/alarms/{open_[0]['alarm_id']}/resolve",
+                                 json={"outcome": "handled"})
             ok = resp.status_code == 200
         except (httpx.HTTPError, ValueError, KeyError, TypeError):
             ok = False  # the station or the office is down: a real guard would click again

@@ -46,6 +46,15 @@ class BadRequestError(Exception):
     """Client error; the message goes back in the JSON body."""
 
 
+class UnprocessableError(BadRequestError):
+    """A well-formed request with an invalid field: 422, naming the field."""
+
+    def __init__(self, field: str, message: str) -> None:
+        """`field` is the name the client must fix."""
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
+
 def error(status: int, message: str, **extra: Any) -> JSONResponse:
     """A JSON error answer."""
     return JSONResponse({"error": message, **extra}, status_code=status)
@@ -84,6 +93,8 @@ def api(handler: Handler, *, write: bool = False, admin: bool = False
             return error(403, "this action needs the admin role")
         try:
             return await handler(request, user)
+        except UnprocessableError as exc:
+            return error(422, str(exc), field=exc.field)
         except BadRequestError as exc:
             return error(400, str(exc))
 
@@ -95,7 +106,7 @@ def api(handler: Handler, *, write: bool = False, admin: bool = False
 # ----------------------------------------------------------------- parsing
 
 
-def _alarm_id(request: Request) -> str:
+def alarm_id_param(request: Request) -> str:
     raw = request.path_params["alarm_id"]
     try:
         return str(uuid.UUID(raw))
@@ -103,7 +114,7 @@ def _alarm_id(request: Request) -> str:
         raise BadRequestError(f"alarm_id: not a UUID: {raw[:60]!r}") from None
 
 
-def _office_id(value: str, name: str = "office") -> str:
+def office_id(value: str, name: str = "office") -> str:
     import re  # noqa: PLC0415
 
     if not re.fullmatch(OFFICE_ID_PATTERN, value):
@@ -118,15 +129,9 @@ def _event_filters(request: Request) -> dict[str, Any]:
         raise BadRequestError(f"unknown query parameter: {sorted(unknown)[0][:40]}")
     out: dict[str, Any] = {"limit": 100}
     if q.get("office"):
-        out["office"] = _office_id(q["office"])
+        out["office"] = office_id(q["office"])
     if q.get("since"):
-        try:
-            when = datetime.fromisoformat(q["since"])
-        except ValueError:
-            raise BadRequestError("since: not an ISO-8601 timestamp") from None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        out["since"] = format_ts(when)
+        out["since"] = format_ts(parse_when(q["since"], "since"))
     if q.get("type"):
         if q["type"] not in EVENT_TYPES:
             raise BadRequestError(f"type: unknown event type {q['type'][:40]!r}")
@@ -142,7 +147,16 @@ def _event_filters(request: Request) -> dict[str, Any]:
     return out
 
 
-async def _json_body(request: Request) -> dict[str, Any]:
+def parse_when(value: str, name: str) -> datetime:
+    """An ISO-8601 query parameter (UTC when it has no offset)."""
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        raise BadRequestError(f"{name}: not an ISO-8601 timestamp") from None
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+
+
+async def json_body(request: Request) -> dict[str, Any]:
     body = await request.body()
     if not body:
         return {}
@@ -173,14 +187,6 @@ async def offices(request: Request, _user: User) -> Response:
     return JSONResponse(svc(request).offices())
 
 
-async def alarms(request: Request, _user: User) -> Response:
-    """Alarms, newest first; `open=true` for the open ones only."""
-    flag = request.query_params.get("open", "false").lower()
-    if flag not in ("true", "false", "1", "0", "yes", "no"):
-        raise BadRequestError("open: must be true or false")
-    return JSONResponse(svc(request).store.alarms(open_only=flag in ("true", "1", "yes")))
-
-
 async def events(request: Request, _user: User) -> Response:
     """Stored events, newest first."""
     return JSONResponse(svc(request).store.events(**_event_filters(request)))
@@ -198,13 +204,14 @@ async def events_csv(request: Request, _user: User) -> Response:
     writer.writeheader()
     for row in rows:
         # neutralise spreadsheet formulas in text coming from the field
-        writer.writerow({k: _csv_safe(row.get(k)) for k in CSV_FIELDS})
+        writer.writerow({k: csv_safe(row.get(k)) for k in CSV_FIELDS})
     return Response(buf.getvalue(), media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": 'attachment; filename="events.csv"'})
 
 
-def _csv_safe(value: Any) -> Any:
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
+def csv_safe(value: Any) -> Any:
+    """Neutralise a spreadsheet formula (or a DDE trick) in text that came from the field."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
         return "'" + value
     return value
 
@@ -214,27 +221,15 @@ HTTP_STATUS: dict[ResultKind, int] = {"done": 200, "unknown": 404, "refused": 40
                                       "partial": 504}
 
 
-def _answer(result: Result) -> Response:
+def answer(result: Result) -> Response:
     """An action's outcome as HTTP: the one place that maps kinds to status codes."""
     return JSONResponse(result.body, status_code=HTTP_STATUS[result.kind])
 
 
-async def ack(request: Request, user: User) -> Response:
-    """Acknowledge: signed `ack` to the office, answered once it confirmed."""
-    return _answer(await svc(request).actions.alarm_command(_alarm_id(request), "ack",
-                                                            user.name))
-
-
-async def resolve(request: Request, user: User) -> Response:
-    """Resolve: signed `resolve` to the office, answered once it confirmed."""
-    return _answer(await svc(request).actions.alarm_command(_alarm_id(request), "resolve",
-                                                            user.name))
-
-
 def _office_action(cmd: Any) -> Handler:
     async def handler(request: Request, user: User) -> Response:
-        office = _office_id(request.path_params["office_id"], "office_id")
-        return _answer(await svc(request).actions.office_command(office, cmd, user.name))
+        office = office_id(request.path_params["office_id"], "office_id")
+        return answer(await svc(request).actions.office_command(office, cmd, user.name))
 
     handler.__name__ = f"office_{cmd}"
     handler.__doc__ = f"Signed `{cmd}` to one office, answered once it confirmed."
@@ -243,13 +238,13 @@ def _office_action(cmd: Any) -> Handler:
 
 async def site_lockdown(request: Request, user: User) -> Response:
     """Lock down (or lift) a whole site: body `{"site": "...", "on": true}`."""
-    data = await _json_body(request)
+    data = await json_body(request)
     site, on = data.get("site"), data.get("on")
     if not isinstance(site, str) or not site or len(site) > 200:
         raise BadRequestError("site: required, a non-empty string")
     if not isinstance(on, bool):
         raise BadRequestError("on: required, true or false")
-    return _answer(await svc(request).actions.site_lockdown(site, on, user.name))
+    return answer(await svc(request).actions.site_lockdown(site, on, user.name))
 
 
 async def selftest_report(request: Request, _user: User) -> Response:
@@ -293,11 +288,8 @@ routes = [
     Route("/api/openapi.json", api(openapi), methods=["GET"]),
     Route("/api/me", api(me), methods=["GET"]),
     Route("/api/offices", api(offices), methods=["GET"]),
-    Route("/api/alarms", api(alarms), methods=["GET"]),
     Route("/api/events", api(events), methods=["GET"]),
     Route("/api/events.csv", api(events_csv), methods=["GET"]),
-    Route("/api/alarms/{alarm_id}/ack", api(ack, write=True), methods=["POST"]),
-    Route("/api/alarms/{alarm_id}/resolve", api(resolve, write=True), methods=["POST"]),
     Route("/api/stream", api(stream), methods=["GET"]),
     Route("/api/offices/{office_id}/test", api(_office_action("test"), write=True),
           methods=["POST"]),

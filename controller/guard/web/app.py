@@ -19,7 +19,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 
-from controller.guard.web import api, login
+from controller.guard.web import alarm_api, api, login
 from controller.guard.web.auth import Auth, session_secret
 from controller.guard.web.pages import routes as page_routes
 from controller.guard.web.security import SecurityMiddleware
@@ -63,7 +63,7 @@ def create_app(service: GuardService, extra_routes: Sequence[BaseRoute] = ()) ->
         finally:
             await service.stop()
 
-    routes = [*api.routes, *login.routes, *page_routes,
+    routes = [*api.routes, *alarm_api.routes, *login.routes, *page_routes,
               Mount("/static", app=StaticFiles(directory=str(STATIC_DIR)), name="static"),
               *extra_routes]
     app = Starlette(routes=routes, lifespan=lifespan,

@@ -25,14 +25,33 @@ _EVENT_FILTERS = [
 ]
 
 
-def _post(summary: str, params: list[dict[str, Any]], body: bool = False) -> dict[str, Any]:
-    op: dict[str, Any] = {"summary": summary, "parameters": params, "responses": _COMMAND_ANSWERS,
+_LOCKDOWN = {"type": "object", "required": ["site", "on"], "additionalProperties": False,
+             "properties": {"site": {"type": "string", "minLength": 1},
+                            "on": {"type": "boolean"}}}
+_RESOLVE = {"type": "object", "required": ["outcome"], "additionalProperties": False,
+            "properties": {"outcome": {"enum": ["handled", "police", "medical", "false_alarm",
+                                                "drill", "technical"]},
+                           "note": {"type": "string", "maxLength": 2000}}}
+_ALARM_FILTERS = [
+    {"name": "open", "in": "query", "schema": {"type": "boolean"}},
+    {"name": "since", "in": "query", "schema": {"type": "string", "format": "date-time"}},
+    {"name": "until", "in": "query", "schema": {"type": "string", "format": "date-time"}},
+    {"name": "office", "in": "query", "schema": {"type": "string",
+                                                 "pattern": "^[a-z0-9-]{1,32}$"}},
+    {"name": "kind", "in": "query", "schema": {"enum": ["panic", "drill", "fault"]}},
+    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1,
+                                                "maximum": 10000}},
+]
+
+
+def _post(summary: str, params: list[dict[str, Any]],
+          body: dict[str, Any] | None = None) -> dict[str, Any]:
+    op: dict[str, Any] = {"summary": summary, "parameters": params,
+                          "responses": {**_COMMAND_ANSWERS, "422": _ERR},
                           "security": [{"basic": []}, {"session": []}]}
     if body:
-        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": {
-            "type": "object", "required": ["site", "on"], "additionalProperties": False,
-            "properties": {"site": {"type": "string", "minLength": 1},
-                           "on": {"type": "boolean"}}}}}}
+        op["requestBody"] = {"required": True, "content": {"application/json": {
+            "schema": body}}}
     return {"post": op}
 
 
@@ -58,8 +77,13 @@ OPENAPI: dict[str, Any] = {
                              "responses": {"200": _JSON}}},
         "/api/me": _get("the logged-in user and a CSRF token"),
         "/api/offices": _get("every known or expected office", answer=_LIST),
-        "/api/alarms": _get("alarms, newest first", [
-            {"name": "open", "in": "query", "schema": {"type": "boolean"}}], _LIST),
+        "/api/alarms": _get("open=true: the queue (panic, fault, drill; oldest first); "
+                            "open=false: history of closed alarms; neither: all, newest first",
+                            _ALARM_FILTERS, _LIST),
+        "/api/alarms.csv": _get("the same selection as CSV", _ALARM_FILTERS,
+                                {"description": "CSV", "content": {"text/csv": {}}}),
+        "/api/alarms/{alarm_id}": _get("one incident with its timeline", [_UUID]),
+        "/api/alarms/{alarm_id}/respond": _post("add the guard to the responders", [_UUID]),
         "/api/events": _get("stored events, newest first", _EVENT_FILTERS, _LIST),
         "/api/events.csv": _get("stored events as CSV", _EVENT_FILTERS,
                                 {"description": "CSV", "content": {"text/csv": {}}}),
@@ -69,11 +93,12 @@ OPENAPI: dict[str, Any] = {
         "/api/selftest": {**_get("last drill round"), **_post("run a drill round now", [])},
         "/api/audit": _get("audit trail (admin)", answer=_LIST),
         "/api/alarms/{alarm_id}/ack": _post("acknowledge (waits for the office)", [_UUID]),
-        "/api/alarms/{alarm_id}/resolve": _post("resolve (waits for the office)", [_UUID]),
+        "/api/alarms/{alarm_id}/resolve": _post("resolve with an outcome (waits for the office)",
+                                                [_UUID], body=_RESOLVE),
         "/api/offices/{office_id}/test": _post("drill one office", [_OFFICE]),
         "/api/offices/{office_id}/lockdown": _post("lock down one office (admin)", [_OFFICE]),
         "/api/offices/{office_id}/lift_lockdown": _post("lift lockdown (admin)", [_OFFICE]),
         "/api/offices/{office_id}/release": _post("remote door release (admin)", [_OFFICE]),
-        "/api/lockdown": _post("site-wide lockdown (admin)", [], body=True),
+        "/api/lockdown": _post("site-wide lockdown (admin)", [], body=_LOCKDOWN),
     },
 }

@@ -110,7 +110,9 @@ const Alarms = (function () {
     local.set(alarm.alarm_id, { cmd, status: "pending", text: verb + " sent \u2014 waiting for the office\u2026" });
     button.disabled = true;
     render(current);
-    const result = await OS.post("/api/alarms/" + encodeURIComponent(alarm.alarm_id) + "/" + cmd);
+    // until the resolve dialog (issue 13) exists, this button records the plain outcome
+    const result = await OS.post("/api/alarms/" + encodeURIComponent(alarm.alarm_id) + "/" + cmd,
+      cmd === "resolve" ? { outcome: alarm.test ? "drill" : "handled" } : undefined);
     if (result.ok) {
       local.set(alarm.alarm_id, { cmd, status: "confirmed", text: verb + " confirmed by the office" });
     } else {
@@ -189,7 +191,7 @@ const Alarms = (function () {
 
   /** Show exactly these open alarms (newest first); returns nothing, updates sound and screen. */
   function render(alarms) {
-    current = alarms.filter((a) => a.state !== "resolved");
+    current = alarms.filter((a) => a.state !== "resolved" && a.state !== "closed");
     const seen = new Set();
     current.forEach((alarm, index) => {
       seen.add(alarm.alarm_id);

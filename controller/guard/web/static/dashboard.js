@@ -13,7 +13,9 @@
     // newest first within each group
     const rank = (a) => (a.state === "active" ? 0 : 2) + (a.test ? 1 : 0);
     const openAlarms = [...alarms.values()]
-      .filter((a) => a.state !== "resolved")
+      // fault alarms (issue 14) get their own, quieter rendering in the console rework (C);
+      // until then this page keeps to panics and drills
+      .filter((a) => a.state !== "resolved" && a.state !== "closed" && a.kind !== "fault")
       .sort((a, b) => rank(a) - rank(b) || String(b.raised_at).localeCompare(String(a.raised_at)));
     Alarms.render(openAlarms);
     Offices.render([...offices.values()].sort((a, b) => a.id.localeCompare(b.id)));
@@ -57,7 +59,7 @@
       offices.set(data.id, data);
       schedule();
     } else if (kind === "alarm" && data && data.alarm_id) {
-      if (data.state === "resolved") alarms.delete(data.alarm_id); else alarms.set(data.alarm_id, data);
+      if (data.state === "resolved" || data.state === "closed") alarms.delete(data.alarm_id); else alarms.set(data.alarm_id, data);
       clearTimeout(frame);
       draw(); // alarms are drawn at once
     } else if (kind === "snapshot" && data && Array.isArray(data.offices)) {

@@ -1,0 +1,170 @@
+"""Technical faults as alarms: a dead panic button must be seen as surely as a press.
+
+Each tick the conditions of every office are judged from the live model
+(`conditions()`, pure) and compared with the open fault alarms in the store:
+
+- a condition with no open alarm raises a new one (kind `fault`);
+- a condition that returns while its alarm is still open (not yet
+  acknowledged and cleared) counts up that alarm (`count`): a flapping office
+  gives one alarm, not a storm;
+- a condition that ends sets `cleared_at`; an alarm that is acknowledged
+  *and* cleared, in either order, is closed. The same condition after that is
+  a new alarm.
+
+`notify` is a fault of the guard station itself (its id is the `office`):
+an escalation notification that could not be delivered.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+
+from controller.guard.fault_texts import fault_text
+from controller.guard.guard_config import FaultsCfg
+from controller.guard.hub import Hub
+from controller.guard.model import LiveModel, OfficeView
+from controller.guard.store import Store
+from controller.protocol.messages import Event, format_ts
+
+log = structlog.get_logger("officesec.guard.faults")
+
+DOOR_FAULTS = {"door_forced": "door_forced", "door_held_open": "door_held_open"}
+STATE_FAULTS = {"panic_line": "panic_line", "storage": "storage"}
+
+
+@dataclass
+class OfficeFaultInputs:
+    """What the tracker remembers per office beyond the live model."""
+
+    door: dict[str, int] = field(default_factory=dict)  # fault -> seq of the raising event
+    gaps_since: float | None = None  # monotonic: when the office's gaps were first seen
+
+
+def conditions(view: OfficeView, inputs: OfficeFaultInputs, mono: float, up_since: float,
+               cfg: FaultsCfg) -> set[str]:
+    """The fault conditions that hold for one office right now (pure)."""
+    if not view.seen:
+        if view.in_roster and mono - up_since >= cfg.missing_after_s:
+            return {"missing"}
+        return set()
+    out: set[str] = set()
+    if view.availability == "offline":
+        out.add("offline")
+    elif view.stale:
+        out.add("stale")  # a hung controller whose MQTT session still lives
+    faults = (view.state or {}).get("faults") or []
+    out.update(name for key, name in STATE_FAULTS.items() if key in faults)
+    out.update(inputs.door)
+    if inputs.gaps_since is not None and mono - inputs.gaps_since >= cfg.events_missing_after_s:
+        out.add("events_missing")
+    return out
+
+
+class FaultTracker:
+    """Raises, counts, clears and closes fault alarms; called on every tick."""
+
+    def __init__(self, store: Store, model: LiveModel, hub: Hub, cfg: FaultsCfg, *,
+                 guard_id: str, started: float,
+                 on_raised: Callable[[str, float], None]) -> None:
+        """`on_raised(alarm_id, mono)` starts the alarm's escalation clock."""
+        self.store = store
+        self.model = model
+        self.hub = hub
+        self.cfg = cfg
+        self.guard_id = guard_id
+        self.started = started
+        self.on_raised = on_raised
+        self.inputs: dict[str, OfficeFaultInputs] = {}
+        self.station: set[str] = set()  # the guard station's own faults ("notify")
+        self.raised = 0
+
+    def _inputs(self, office: str) -> OfficeFaultInputs:
+        return self.inputs.setdefault(office, OfficeFaultInputs())
+
+    def on_event(self, event: Event) -> None:
+        """Door events (after commit): a forced or held door is a fault until it closes."""
+        if event.type in DOOR_FAULTS:
+            self._inputs(event.office).door[DOOR_FAULTS[event.type]] = event.seq
+        elif event.type == "door_closed":
+            self._inputs(event.office).door.clear()
+
+    def _door_closed_in_state(self, view: OfficeView, inputs: OfficeFaultInputs) -> None:
+        """A state that reports the door closed *after* the raising event clears it too."""
+        state = view.state or {}
+        if not inputs.door or state.get("contact") != "closed":
+            return
+        seq = state.get("seq")
+        if isinstance(seq, int):
+            inputs.door = {k: v for k, v in inputs.door.items() if v > seq}
+
+    def tick(self, wall: float, mono: float) -> list[dict[str, Any]]:
+        """Judge every office; returns the fault alarms that changed (already committed)."""
+        wanted: dict[tuple[str, str], dict[str, Any]] = {}
+        for view in self.model.offices.values():
+            inputs = self._inputs(view.id)
+            inputs.gaps_since = (inputs.gaps_since or mono) if view.gaps > 0 else None
+            self._door_closed_in_state(view, inputs)
+            for fault in conditions(view, inputs, mono, self.started, self.cfg):
+                wanted[(view.id, fault)] = view.location
+        for fault in self.station:
+            wanted[(self.guard_id, fault)] = {"site": "", "building": "", "floor": "",
+                                              "room": "", "label": f"Leitstelle {self.guard_id}"}
+        open_ = {(a["office"], a["fault"]): a for a in self.store.open_faults()}
+        at = format_ts(datetime.fromtimestamp(wall, UTC))
+        changed: list[str] = []
+        for key, location in wanted.items():
+            alarm = open_.get(key)
+            if alarm is None:
+                changed.append(self._raise(key, location, at, wall, mono))
+            elif alarm["cleared_at"] is not None:
+                changed.append(self._returned(alarm, at))
+        for key, alarm in open_.items():
+            if key not in wanted and alarm["cleared_at"] is None:
+                changed.append(self._cleared(alarm, at))
+        if not changed:
+            return []
+        self.store.commit()
+        out = [a for a in (self.store.alarm(i) for i in changed) if a is not None]
+        for alarm in out:
+            self.hub.publish("alarm", alarm)
+        return out
+
+    def _raise(self, key: tuple[str, str], location: dict[str, Any], at: str, wall: float,
+               mono: float) -> str:
+        office, fault = key
+        alarm_id = str(uuid.uuid4())
+        self.store.insert_fault(alarm_id, office, fault, at=at, now=wall,
+                                location=dict(location))
+        title, _todo = fault_text(fault, location, office, "en")
+        self.store.log_alarm(alarm_id, at, "fault_raised", None, title)
+        self.on_raised(alarm_id, mono)
+        self.raised += 1
+        log.warning("fault_alarm_raised", office=office, fault=fault, alarm_id=alarm_id)
+        return alarm_id
+
+    def _returned(self, alarm: dict[str, Any], at: str) -> str:
+        count = int(alarm["count"] or 1) + 1
+        self.store.update_alarm(alarm["alarm_id"], count=count, cleared_at=None)
+        self.store.log_alarm(alarm["alarm_id"], at, "fault_returned", None,
+                             f"occurrence {count}")
+        log.warning("fault_alarm_returned", office=alarm["office"], fault=alarm["fault"],
+                    alarm_id=alarm["alarm_id"], count=count)
+        return str(alarm["alarm_id"])
+
+    def _cleared(self, alarm: dict[str, Any], at: str) -> str:
+        alarm_id = str(alarm["alarm_id"])
+        fields: dict[str, Any] = {"cleared_at": at}
+        self.store.log_alarm(alarm_id, at, "fault_cleared", None)
+        if alarm["state"] == "acknowledged":
+            fields.update(state="closed", closed_at=at)
+            self.store.log_alarm(alarm_id, at, "closed", None, "acknowledged and cleared")
+        self.store.update_alarm(alarm_id, **fields)
+        log.info("fault_alarm_cleared", office=alarm["office"], fault=alarm["fault"],
+                 alarm_id=alarm_id, closed=alarm["state"] == "acknowledged")
+        return alarm_id

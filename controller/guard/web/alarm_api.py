@@ -1,0 +1,165 @@
+"""The alarm routes (contract section 7): the queue, the history, one incident, the actions.
+
+`GET /api/alarms?open=true` is the guard's queue (panic, fault, drill; oldest
+first); `open=false` with `since`/`until`/`office`/`kind` is the history of
+closed alarms; without `open` every alarm, newest first. A resolve without a
+valid `outcome` is refused with 422 before anything reaches the office.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+from prometheus_client.exposition import choose_encoder
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from controller.guard.actions import OUTCOMES
+from controller.guard.alarm_store import KINDS
+from controller.guard.timeline import incident
+from controller.guard.web.api import (
+    MAX_LIMIT,
+    BadRequestError,
+    UnprocessableError,
+    alarm_id_param,
+    answer,
+    api,
+    csv_safe,
+    json_body,
+    office_id,
+    parse_when,
+    svc,
+)
+from controller.guard.web.auth import User
+
+FLAGS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+HISTORY_PARAMS = {"open", "since", "until", "office", "kind", "limit"}
+MAX_NOTE = 2000
+CSV_FIELDS = ("alarm_id", "kind", "fault", "office", "label", "site", "building", "floor",
+              "room", "raised_at", "acknowledged_by", "acknowledged_at", "responders",
+              "escalated_at", "escalation_level", "cleared_at", "count", "presses",
+              "outcome", "note", "resolved_by", "resolved_at", "closed_at")
+
+
+def _alarm_query(request: Request) -> tuple[bool | None, dict[str, Any]]:
+    """(open flag or None, history filters), every parameter checked."""
+    q = request.query_params
+    unknown = set(q.keys()) - HISTORY_PARAMS
+    if unknown:
+        raise BadRequestError(f"unknown query parameter: {sorted(unknown)[0][:40]}")
+    flag: bool | None = None
+    if "open" in q:
+        if q["open"].lower() not in FLAGS:
+            raise BadRequestError("open: must be true or false")
+        flag = FLAGS[q["open"].lower()]
+    filters: dict[str, Any] = {}
+    for name in ("since", "until"):
+        if q.get(name):
+            filters[name] = parse_when(q[name], name).timestamp()
+    if q.get("office"):
+        filters["office"] = office_id(q["office"])
+    if q.get("kind"):
+        if q["kind"] not in KINDS:
+            raise BadRequestError(f"kind: must be one of {', '.join(KINDS)}")
+        filters["kind"] = q["kind"]
+    if q.get("limit"):
+        try:
+            limit = int(q["limit"])
+        except ValueError:
+            raise BadRequestError("limit: not an integer") from None
+        if not 1 <= limit <= MAX_LIMIT:
+            raise BadRequestError(f"limit: must be between 1 and {MAX_LIMIT}")
+        filters["limit"] = limit
+    if filters and flag is not False:
+        raise BadRequestError("since, until, office, kind and limit filter the history: "
+                              "use them with open=false")
+    return flag, filters
+
+
+def _select(request: Request) -> list[dict[str, Any]]:
+    flag, filters = _alarm_query(request)
+    store = svc(request).store
+    if flag is True:
+        return store.alarms(open_only=True, limit=MAX_LIMIT)
+    if flag is False:
+        return store.alarm_history(**filters)
+    return store.alarms()
+
+
+async def alarms(request: Request, _user: User) -> Response:
+    """Open alarms most urgent first, the history (open=false), or all alarms."""
+    return JSONResponse(_select(request))
+
+
+async def alarms_csv(request: Request, _user: User) -> Response:
+    """The same selection as CSV (for the shift report); formulas are neutralised."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=CSV_FIELDS, extrasaction="ignore")
+    writer.writeheader()
+    for alarm in _select(request):
+        loc = alarm.get("location") or {}
+        row = {**alarm, **{k: loc.get(k, "") for k in ("label", "site", "building", "floor",
+                                                       "room")}}
+        row["responders"] = "; ".join(f"{r.get('by')} {r.get('at')}"
+                                      for r in alarm.get("responders") or [])
+        writer.writerow({k: csv_safe(row.get(k)) for k in CSV_FIELDS})
+    return Response(buf.getvalue(), media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": 'attachment; filename="alarms.csv"'})
+
+
+async def one_alarm(request: Request, _user: User) -> Response:
+    """One incident: the alarm with its timeline."""
+    alarm_id = alarm_id_param(request)
+    data = incident(svc(request).store, alarm_id)
+    if data is None:
+        return JSONResponse({"error": f"alarm {alarm_id} is not known"}, status_code=404)
+    return JSONResponse(data)
+
+
+async def ack(request: Request, user: User) -> Response:
+    """Acknowledge (panic/drill: signed `ack`, answered once the office confirmed)."""
+    return answer(await svc(request).actions.ack(alarm_id_param(request), user.name))
+
+
+async def respond(request: Request, user: User) -> Response:
+    """"I am going too": add the guard to the responders."""
+    return answer(await svc(request).actions.respond(alarm_id_param(request), user.name))
+
+
+async def resolve(request: Request, user: User) -> Response:
+    """Resolve with `{"outcome": O, "note": "..."}`; a bad outcome is 422, nothing is sent."""
+    alarm_id = alarm_id_param(request)
+    data = await json_body(request)
+    unknown = set(data) - {"outcome", "note"}
+    if unknown:
+        raise UnprocessableError(sorted(unknown)[0][:40], "unknown field")
+    outcome = data.get("outcome")
+    if outcome is None:
+        raise UnprocessableError("outcome", f"required, one of {', '.join(OUTCOMES)}")
+    if outcome not in OUTCOMES:
+        raise UnprocessableError("outcome", f"must be one of {', '.join(OUTCOMES)}")
+    note = data.get("note") or ""
+    if not isinstance(note, str) or len(note) > MAX_NOTE:
+        raise UnprocessableError("note", f"must be text of at most {MAX_NOTE} characters")
+    return answer(await svc(request).actions.resolve(alarm_id, user.name, outcome,
+                                                     note.strip()))
+
+
+async def metrics(request: Request, _user: User) -> Response:
+    """Prometheus text format (or OpenMetrics when the scraper asks for it)."""
+    encoder, content_type = choose_encoder(request.headers.get("accept", ""))
+    return Response(encoder(svc(request).metrics.registry), media_type=content_type)
+
+
+routes = [
+    Route("/metrics", api(metrics), methods=["GET"]),
+    Route("/api/alarms", api(alarms), methods=["GET"]),
+    Route("/api/alarms.csv", api(alarms_csv), methods=["GET"]),
+    Route("/api/alarms/{alarm_id}", api(one_alarm), methods=["GET"]),
+    Route("/api/alarms/{alarm_id}/ack", api(ack, write=True), methods=["POST"]),
+    Route("/api/alarms/{alarm_id}/respond", api(respond, write=True), methods=["POST"]),
+    Route("/api/alarms/{alarm_id}/resolve", api(resolve, write=True), methods=["POST"]),
+]
