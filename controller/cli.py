@@ -32,6 +32,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "selftest": ("controller.deploy.office_selftest", "main",
                  "check the wiring and the broker on a Pi"),
     "hash-password": ("controller.guard.passwords", "main", "print an argon2 hash for [[users]]"),
+    "api-token": ("controller.guard.passwords", "api_token",
+                  "make an API token for a script (prints the token and its config entry)"),
     "relay-off": ("controller.deploy.office_selftest", "relay_off",
                   "drive the door relay to its de-energised (locked) level, then exit"),
 }
@@ -63,6 +65,9 @@ def _arguments(name: str, p: argparse.ArgumentParser) -> None:
         p.add_argument("--out", required=True, type=Path, help="output directory")
         p.add_argument("--rotate", metavar="ID", action="append", default=[],
                        help="re-issue one office's credentials (repeatable)")
+    elif name == "api-token":
+        p.add_argument("--user", required=True, help="the [[users]] name the token acts as")
+        p.add_argument("--name", required=True, help="a label for the token, e.g. monitoring")
     elif name == "selftest":
         p.add_argument("--config", required=True, type=Path, help="office TOML config")
         p.add_argument("--pulse-relay", action="store_true", help="also pulse the door relay")

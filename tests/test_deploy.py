@@ -237,7 +237,7 @@ def _start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[
 def test_alarm_flows_office_to_guard_and_ack_flows_back(fleet: Fleet, tmp_path: Path,
                                                         connect: Callable[..., Client]) -> None:
     guard_toml = fleet.bundle("guard-1") / "guard.toml"
-    hashed = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1).hash("pw-guard")
+    hashed = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1).hash("pw-guard")
     guard_toml.write_text(guard_toml.read_text() + "\n[[users]]\nname = \"anna\"\n"
                           f"password_hash = \"{hashed}\"\nrole = \"guard\"\n")
     web = free_port()

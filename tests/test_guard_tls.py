@@ -63,8 +63,7 @@ def _ctx(cert: Path) -> ssl.SSLContext:
 
 def _ready(url: str, cert: Path) -> bool:
     try:
-        return bool(httpx.get(url + "/healthz", verify=_ctx(cert), timeout=1)
-                    .json()["broker"]["connected"])
+        return httpx.get(url + "/healthz", verify=_ctx(cert), timeout=1).json()["status"] == "ok"
     except (httpx.HTTPError, ValueError, KeyError):
         return False
 

@@ -272,6 +272,9 @@ def _commit(plan: Plan, staging: Path, out: Path) -> int:
         target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         os.replace(staging / rel, target)
         written += 1
+    for directory in [out, *(d for d in out.rglob("*") if d.is_dir() and not d.is_symlink())]:
+        if directory.stat().st_mode & 0o077:
+            directory.chmod(0o700)  # keys and passwords: whatever the umask or an older run did
     return written
 
 

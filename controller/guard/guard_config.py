@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -55,21 +56,84 @@ class StoreCfg(Section):
 
 
 class GuardSecurityCfg(Section):
-    """Command signing and session security."""
+    """Command signing, sessions, login throttling and the budgets against floods.
+
+    Every key is documented in docs/guard-station.md (section "[security]").
+    """
 
     signing_key: ReadableFile | None = None
     command_timeout_s: float = Field(5, ge=0.5, le=60)
     session_max_age_s: int = Field(12 * 3600, ge=300, le=7 * 24 * 3600)
+    session_idle_s: int = Field(1800, ge=60, le=7 * 24 * 3600)
     lockout_attempts: int = Field(5, ge=1, le=100)
     lockout_s: float = Field(300, ge=1, le=86400)
+    sse_per_session: int = Field(4, ge=1, le=64)
+    office_rate: float = Field(100, ge=1, le=100_000)
+    office_burst: float = Field(1000, ge=1, le=1_000_000)
+    alarm_rate: float = Field(20, ge=1, le=10_000)
+    alarm_burst: float = Field(200, ge=1, le=100_000)
+    max_unknown_offices: int = Field(1000, ge=0, le=100_000)
+    http_header_timeout_s: float = Field(10, ge=1, le=300)
+    http_max_connections: int = Field(512, ge=8, le=100_000)
+    http_max_connections_per_client: int = Field(64, ge=4, le=100_000)
+    trust_forwarded_for: bool = False
+
+    @model_validator(mode="after")
+    def _ages(self) -> GuardSecurityCfg:
+        if self.session_idle_s > self.session_max_age_s:
+            raise_problems(["session_idle_s: must not be longer than session_max_age_s"])
+        return self
+
+
+ARGON2_MIN_MEMORY_KIB = 19456
+ARGON2_MIN_TIME = 2
+_ARGON2 = re.compile(r"^\$argon2id\$v=19\$m=(\d+),t=(\d+),p=(\d+)\$")
+
+
+def argon2_problem(value: str) -> str | None:
+    """Why a password hash is too weak for the guard station (None when it is fine).
+
+    argon2id only, with at least OWASP's minimum (19 MiB memory, 2 passes): a
+    weaker hash leaked with the config is cracked in hours instead of years.
+    """
+    match = _ARGON2.match(value)
+    if not match:
+        return "must be an argon2id hash ($argon2id$v=19$m=...,t=...,p=...$salt$hash); " \
+               "make one with `officesec hash-password`"
+    memory, passes, lanes = (int(g) for g in match.groups())
+    if memory < ARGON2_MIN_MEMORY_KIB or passes < ARGON2_MIN_TIME or lanes < 1:
+        return (f"argon2id parameters too weak (m={memory}, t={passes}); need at least "
+                f"m={ARGON2_MIN_MEMORY_KIB} and t={ARGON2_MIN_TIME}: make a new hash with "
+                "`officesec hash-password`")
+    return None
 
 
 class UserCfg(Section):
-    """A dashboard user; the password is stored only as an argon2 hash."""
+    """A dashboard user; the password is stored only as an argon2id hash.
+
+    Roles: `viewer` reads everything and changes nothing, `guard` handles
+    alarms, `admin` also locks down, releases doors and runs drills.
+    """
 
     name: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._@-]{1,64}$")]
-    password_hash: Annotated[str, StringConstraints(pattern=r"^\$argon2(id|i|d)\$")]
-    role: Literal["guard", "admin"] = "guard"
+    # the JSON Schema gets the pattern; the validator below gives the helpful message
+    password_hash: str = Field(json_schema_extra={"pattern": r"^\$argon2id\$"})
+    role: Literal["viewer", "guard", "admin"] = "guard"
+
+    @model_validator(mode="after")
+    def _strong(self) -> UserCfg:
+        problem = argon2_problem(self.password_hash)
+        if problem:
+            raise_problems([f"password_hash: {problem}"])
+        return self
+
+
+class ApiTokenCfg(Section):
+    """A script's API token; only its SHA-256 is kept (`officesec api-token` makes both)."""
+
+    name: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._@-]{1,64}$")]
+    user: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._@-]{1,64}$")]
+    sha256: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 
 
 NotifyUrl = Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9+.-]*://",
@@ -171,6 +235,7 @@ class GuardConfig(Settings):
     store: StoreCfg = StoreCfg()
     security: GuardSecurityCfg = GuardSecurityCfg()
     users: list[UserCfg] = Field(default_factory=list)
+    api_tokens: list[ApiTokenCfg] = Field(default_factory=list)
     escalation: EscalationCfg = EscalationCfg()
     faults: FaultsCfg = FaultsCfg()
     offices: list[RosterOffice] = Field(default_factory=list)
@@ -188,6 +253,12 @@ class GuardConfig(Settings):
         names = [u.name for u in self.users]
         if len(set(names)) != len(names):
             problems.append("users: a user name is listed twice")
+        for i, token in enumerate(self.api_tokens):
+            if token.user not in names:
+                problems.append(f"api_tokens.{i}.user: no [[users]] entry named {token.user!r}")
+        hashes = [t.sha256 for t in self.api_tokens]
+        if len(set(hashes)) != len(hashes):
+            problems.append("api_tokens: the same token is listed twice")
         raise_problems(problems)
         return self
 

@@ -4,12 +4,22 @@ Runs on the event loop, one batch at a time: the caller commits the batch and
 acks it to the broker, and only then runs the `after` callbacks (SSE pushes,
 command confirmations), so nothing is shown or confirmed that is not durable.
 A malformed payload is logged and dropped, never raised.
+
+Before anything is parsed, each office passes a token bucket (alarm traffic
+has its own, larger one) and an office id outside the roster is admitted only
+up to a bound, so one office's flood or a stream of invented ids cannot delay
+another office's panic or grow the station's memory. An alarm update must
+come from the office that raised the alarm (topic office = payload office =
+stored alarm's office): anything else is dropped and shown as a security event.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -18,9 +28,12 @@ from pydantic import ValidationError
 from controller.guard.commander import Commander
 from controller.guard.hub import Hub
 from controller.guard.model import LiveModel
+from controller.guard.ratelimit import Throttle, TokenBucket
+from controller.guard.security_log import SecurityLog
 from controller.guard.store import Store
 from controller.protocol.messages import (
     AVAILABILITY_VALUES,
+    MAX_UPTIME_S,
     Alarm,
     Event,
     State,
@@ -35,14 +48,46 @@ After = list[Callable[[], None]]
 TOPIC_CACHE = 100_000  # parsed office topics kept (4 per office)
 ALARM_EVENTS = {"panic": "active", "panic_repeat": "active",
                 "alarm_acknowledged": "acknowledged", "alarm_resolved": "resolved"}
+# cheap, parse-free test for "this event may be about an alarm" (the alarm bucket)
+ALARM_MARKERS = (b'"panic', b'"alarm_acknowledged', b'"alarm_resolved')
+
+
+@dataclass(frozen=True)
+class IngestLimits:
+    """Per-office budgets (`[security]` of the guard config sets them)."""
+
+    office_rate: float = 100.0
+    office_burst: float = 1000.0
+    alarm_rate: float = 20.0
+    alarm_burst: float = 200.0
+    max_unknown_offices: int = 1000
+
+
+def _finite(text: str) -> float:
+    """json.loads hook: a non-finite number (NaN, Infinity, 1e400) makes the payload invalid."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"non-finite number {text[:20]!r}")
+    return value
+
+
+def _no_constants(text: str) -> float:
+    raise ValueError(f"non-finite number {text!r}")
 
 
 class Ingest:
     """Applies one message at a time; counts what it dropped."""
 
     def __init__(self, topics: Topics, store: Store, model: LiveModel, hub: Hub,
-                 commander: Commander) -> None:
+                 commander: Commander, *, limits: IngestLimits | None = None) -> None:
         """Collaborators are owned by the service."""
+        self.limits = limits or IngestLimits()
+        self.security = SecurityLog(hub.publish)
+        self.rate_limited = 0
+        self._buckets: dict[tuple[str, bool], TokenBucket] = {}
+        self._roster = {v.id: dict(v.location) for v in model.offices.values() if v.in_roster}
+        self._unknown = {o for o in model.offices if o not in self._roster}
+        self._log_throttle = Throttle(10.0)
         self.topics = topics
         self.store = store
         self.model = model
@@ -69,6 +114,8 @@ class Ingest:
         if parsed is None:
             return self._drop(topic, "not an office topic")
         office, leaf = parsed
+        if not self._admit(office, leaf, payload, mono):
+            return False
         try:
             if leaf == "event":
                 return self._event(office, payload, wall, mono, after)
@@ -88,8 +135,69 @@ class Ingest:
 
     def _drop(self, topic: str, reason: str) -> bool:
         self.dropped += 1
-        log.warning("message_dropped", topic=topic[:200], reason=reason)
+        held = self._log_throttle.allow(topic[:200], time.monotonic())
+        if held is not None:
+            log.warning("message_dropped", topic=topic[:200], reason=reason,
+                        repeats_not_logged=held)
         return False
+
+    def _admit(self, office: str, leaf: str, payload: bytes, mono: float) -> bool:
+        """The budgets, checked before any parsing: bounded unknown ids, a bucket per office."""
+        if office not in self._roster and office not in self._unknown:
+            if len(self._unknown) < self.limits.max_unknown_offices:
+                self._unknown.add(office)
+            else:
+                self.dropped += 1
+                self.security.record("unknown_office", "*", f"office id {office!r} is not in "
+                                     f"the roster and {len(self._unknown)} unknown offices are "
+                                     "already tracked; dropped", claimed_office=office)
+                return False
+        alarmish = leaf in {"alarm", "availability"} or (
+            leaf == "event" and any(m in payload for m in ALARM_MARKERS))
+        bucket = self._buckets.get((office, alarmish))
+        if bucket is None:
+            bucket = TokenBucket(self.limits.alarm_rate if alarmish else self.limits.office_rate,
+                                 self.limits.alarm_burst if alarmish else self.limits.office_burst)
+            self._buckets[(office, alarmish)] = bucket
+        if bucket.take(mono):
+            return True
+        self.dropped += 1
+        self.rate_limited += 1
+        self.security.record("rate_limited", office, f"more than {bucket.rate:g} messages/s "
+                             f"(burst {bucket.burst:g}) on {'alarm' if alarmish else 'status'} "
+                             "topics; dropped unread (lost events are asked for again)")
+        return False
+
+    def _roster_location(self, office: str) -> dict[str, Any] | None:
+        """The roster's location of an office, when the roster gives one (it is authoritative)."""
+        loc = self._roster.get(office)
+        return loc if loc and any(loc.values()) else None
+
+    def _keep_roster_location(self, office: str, state: State) -> None:
+        """An office's self-reported location never overrides the roster; a mismatch is flagged."""
+        roster = self._roster_location(office)
+        if roster is None:
+            return
+        view = self.model.offices[office]
+        view.location = dict(roster)
+        if state.location is not None:
+            claimed = state.location.model_dump()
+            if claimed != roster:
+                self.security.record("location_mismatch", office,
+                                     f"the office reports location {claimed} but the roster "
+                                     f"says {roster}; the roster is used", claimed=claimed)
+
+    def _foreign_alarm(self, alarm_id: str, office: str, topic: str, what: str) -> bool:
+        """True (and a security event) when `alarm_id` is stored for another office."""
+        stored = self.store.alarm(alarm_id)
+        if stored is None or stored["office"] == office:
+            return False
+        self.dropped += 1
+        self.security.record("alarm_office_mismatch", office,
+                             f"{what} on {topic[:120]} names alarm {alarm_id} of office "
+                             f"{stored['office']}; dropped", alarm_id=alarm_id,
+                             alarm_office=stored["office"])
+        return True
 
     def _push_office(self, office: str, mono: float, after: After) -> None:
         self.model.get(office, mono)
@@ -110,9 +218,11 @@ class Ingest:
     def _state(self, office: str, payload: bytes, wall: float, mono: float,
                after: After) -> bool:
         try:
-            raw = json.loads(payload)
+            raw = json.loads(payload, parse_float=_finite, parse_constant=_no_constants)
         except (ValueError, RecursionError):
             raw = None
+        if isinstance(raw, dict) and not _bounded_clock(raw):
+            raw = None  # out of the wire model's bounds: full validation drops it
         if isinstance(raw, dict) and self.model.heartbeat(office, raw, mono):
             return False  # only the clock fields moved: no validation, no push, no write
         state = State.model_validate_json(payload)
@@ -120,6 +230,7 @@ class Ingest:
             return self._drop(self.topics.state(office), "office in payload differs from topic")
         was_stale = self.model.offices.get(office) is not None and self.model.offices[office].stale
         changed = self.model.on_state(office, state, mono)
+        self._keep_roster_location(office, state)
         self.model.offices[office].raw_state = raw if isinstance(raw, dict) else None
         if not changed:
             return False
@@ -140,12 +251,16 @@ class Ingest:
         alarm = Alarm.model_validate_json(payload)
         if alarm.office != office:
             return self._drop(self.topics.alarm(office), "office in payload differs from topic")
+        if self._foreign_alarm(str(alarm.alarm_id), office, self.topics.alarm(office),
+                               f"retained alarm ({alarm.state})"):
+            return False
         if self.model.on_alarm(office, alarm, mono):
             self._push_office(office, mono, after)
         row, changed = self.store.upsert_alarm(
             str(alarm.alarm_id), office, state=alarm.state, at=format_ts(alarm.raised_at),
             now=wall, test=alarm.test, presses=alarm.presses,
-            location=alarm.location.model_dump(), by=alarm.acknowledged_by)
+            location=self._roster_location(office) or alarm.location.model_dump(),
+            by=alarm.acknowledged_by)
         if changed:
             after.append(lambda: self.hub.publish("alarm", row))
         return changed
@@ -158,6 +273,9 @@ class Ingest:
         problems = validate_event_fields(event)
         if problems:
             return self._drop(self.topics.event(office), "; ".join(problems))
+        if event.type in ALARM_EVENTS and event.alarm_id is not None and self._foreign_alarm(
+                str(event.alarm_id), office, self.topics.event(office), event.type):
+            return False
         self.model.get(office, mono)
         if not self.store.insert_event(event, wall):
             self.duplicates += 1
@@ -216,3 +334,10 @@ class Ingest:
                                 "events_may_be_missing": bool(gaps)}
         after.append(lambda: self.hub.publish("gap", data))
         self._push_office(office, mono, after)
+
+
+def _bounded_clock(raw: dict[str, Any]) -> bool:
+    """The heartbeat fast path skips validation: its clock field must still be in bounds."""
+    uptime = raw.get("uptime_s")
+    return not isinstance(uptime, int | float) or isinstance(uptime, bool) or \
+        0 <= uptime <= MAX_UPTIME_S

@@ -64,6 +64,9 @@ def main(args: argparse.Namespace, extra_routes: RouteHook | None = None) -> int
 
     from controller.guard.service import GuardService  # noqa: PLC0415
     from controller.guard.web.app import create_app  # noqa: PLC0415
+    from controller.guard.web.server import server_options, throttle_library_logs  # noqa: PLC0415
+
+    throttle_library_logs()
 
     try:
         service = GuardService(cfg)
@@ -89,7 +92,9 @@ def main(args: argparse.Namespace, extra_routes: RouteHook | None = None) -> int
         app, host=cfg.guard.listen_host, port=cfg.guard.listen_port, log_config=None,
         access_log=False, lifespan="on", timeout_graceful_shutdown=1,
         ssl_certfile=cfg.guard.tls_cert, ssl_keyfile=cfg.guard.tls_key,
-        server_header=False, timeout_keep_alive=5))
+        server_header=False, **server_options(cfg.security.http_header_timeout_s,
+                                              cfg.security.http_max_connections,
+                                              cfg.security.http_max_connections_per_client)))
 
     async def serve() -> bool:
         task = asyncio.create_task(server.serve())

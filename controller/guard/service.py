@@ -30,7 +30,7 @@ from controller.guard.fault_texts import describe
 from controller.guard.faults import FaultTracker
 from controller.guard.guard_config import GuardConfig
 from controller.guard.hub import Hub
-from controller.guard.ingest import Ingest
+from controller.guard.ingest import Ingest, IngestLimits
 from controller.guard.metrics import Metrics, Sample
 from controller.guard.model import LiveModel
 from controller.guard.notify import Notifier
@@ -68,7 +68,10 @@ class GuardService:
         self.mqtt = GuardMqtt(cfg, self._on_mqtt, self._on_mqtt_status)
         self.commander = Commander(key, self.topics, self.mqtt.publish,
                                    cfg.security.command_timeout_s)
-        self.ingest = Ingest(self.topics, self.store, self.model, self.hub, self.commander)
+        sec = cfg.security
+        self.ingest = Ingest(self.topics, self.store, self.model, self.hub, self.commander,
+                             limits=IngestLimits(sec.office_rate, sec.office_burst, sec.alarm_rate,
+                                          sec.alarm_burst, sec.max_unknown_offices))
         self.ingest.office_changed = self._office_changed
         self._dirty: set[str] = set()
         esc_topic = self.topics.guard_escalation(cfg.guard.id)

@@ -13,13 +13,13 @@ import sqlite3
 import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from controller.errors import StoreError
 from controller.guard.alarm_store import AlarmTables
 from controller.guard.schema import migrate
 from controller.protocol.messages import Event, format_ts
+from controller.settings import private_sqlite
 
 
 @dataclass(frozen=True)
@@ -37,8 +37,7 @@ class Store(AlarmTables):
     def __init__(self, path: str) -> None:
         """Open (creating if needed) the database in WAL mode."""
         try:
-            if path != ":memory:":
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            private_sqlite(path)  # 0600 whatever the umask (alarm history, sessions)
             self.db = sqlite3.connect(path, check_same_thread=False, isolation_level="DEFERRED")
             self.db.row_factory = sqlite3.Row
             self.db.execute("PRAGMA journal_mode=WAL")

@@ -23,12 +23,12 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import islice
-from pathlib import Path
 from typing import Any
 
 import structlog
 
 from controller.protocol.names import MAX_RESEND
+from controller.settings import private_sqlite
 
 log = structlog.get_logger("outbox")
 
@@ -101,7 +101,7 @@ class Outbox:
         """Open (or create) the database and load what survived the last run."""
         db: sqlite3.Connection | None = None
         try:
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            private_sqlite(self.path)  # 0600 whatever the umask
             db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=FULL")

@@ -28,6 +28,13 @@ from controller.protocol.names import INPUT_NAMES, CommandName
 SCHEMA: Literal[1] = 1
 OFFICE_ID_PATTERN = r"^[a-z0-9-]{1,32}$"
 MAX_PAYLOAD_BYTES = 64 * 1024  # bigger than any legitimate message; larger ones are dropped unread
+# numeric bounds: every number on the wire is finite and bounded, so that no office can
+# put NaN, Infinity or an integer SQLite or JavaScript cannot hold into the guard's views
+MAX_SEQ = 2**53  # exact in a JavaScript number (the console) and in SQLite's INTEGER
+MAX_COUNT = 2**31
+MAX_PRESSES = 1_000_000
+MAX_SECONDS = 24 * 3600.0  # door release, heartbeat
+MAX_UPTIME_S = 20 * 365 * 86400.0
 
 OfficeId = Annotated[str, StringConstraints(pattern=OFFICE_ID_PATTERN)]
 ShortText = Annotated[str, StringConstraints(max_length=200)]
@@ -50,7 +57,7 @@ Timestamp = Annotated[AwareDatetime, PlainSerializer(format_ts, return_type=str)
 class Wire(BaseModel):
     """Base of every payload: immutable and strict about unknown fields."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     def to_bytes(self) -> bytes:
         """Serialise for MQTT (compact JSON, UTF-8)."""
@@ -82,22 +89,23 @@ class Event(Wire):
     schema_: Literal[1] = Field(SCHEMA, alias="schema")
     id: uuid.UUID
     office: OfficeId
-    seq: int = Field(ge=1)
+    seq: int = Field(ge=1, le=MAX_SEQ)
     ts: Timestamp
     type: EventType
     test: bool = False
     alarm_id: uuid.UUID | None = None
-    presses: int | None = Field(None, ge=1)
+    presses: int | None = Field(None, ge=1, le=MAX_PRESSES)
     by: ShortText | None = None
     source: Literal["button", "remote"] | None = None
-    seconds: float | None = Field(None, ge=0)
+    seconds: float | None = Field(None, ge=0, le=MAX_SECONDS)
     reason: ShortText | None = None
     cmd: ShortText | None = None
-    dropped: int | None = Field(None, ge=0)
+    dropped: int | None = Field(None, ge=0, le=MAX_SEQ)
     nonce: Annotated[str, StringConstraints(max_length=64)] | None = None
-    void_from: int | None = Field(None, ge=1)
-    void_to: int | None = Field(None, ge=1)
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+    void_from: int | None = Field(None, ge=1, le=MAX_SEQ)
+    void_to: int | None = Field(None, ge=1, le=MAX_SEQ)
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True,
+                              allow_inf_nan=False)
 
     def to_bytes(self) -> bytes:
         """Serialise with the contract's field name `schema`."""
@@ -142,7 +150,7 @@ class State(Wire):
     schema_: Literal[1] = Field(SCHEMA, alias="schema")
     office: OfficeId
     ts: Timestamp
-    seq: int = Field(ge=0)
+    seq: int = Field(ge=0, le=MAX_SEQ)
     door: Literal["locked", "released"]
     contact: Literal["open", "closed", "unknown"]
     alarm: Literal["none", "active", "acknowledged"]
@@ -151,12 +159,13 @@ class State(Wire):
     lockdown: bool = False
     faults: list[ShortText] = Field(default_factory=list, max_length=32)
     version: ShortText
-    uptime_s: float = Field(ge=0)
-    outbox_pending: int = Field(ge=0)
-    outbox_dropped: int = Field(0, ge=0)
-    heartbeat_s: float = Field(1.0, gt=0)
+    uptime_s: float = Field(ge=0, le=MAX_UPTIME_S)
+    outbox_pending: int = Field(ge=0, le=MAX_COUNT)
+    outbox_dropped: int = Field(0, ge=0, le=MAX_SEQ)
+    heartbeat_s: float = Field(1.0, gt=0, le=MAX_SECONDS)
     location: Location | None = None
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True,
+                              allow_inf_nan=False)
 
     def to_bytes(self) -> bytes:
         """Serialise with the contract's field name `schema`."""
@@ -172,11 +181,12 @@ class Alarm(Wire):
     location: Location
     state: Literal["active", "acknowledged"]
     raised_at: Timestamp
-    presses: int = Field(ge=1)
+    presses: int = Field(ge=1, le=MAX_PRESSES)
     acknowledged_by: ShortText | None = None
     acknowledged_at: Timestamp | None = None
     test: bool = False
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True,
+                              allow_inf_nan=False)
 
     def to_bytes(self) -> bytes:
         """Serialise with the contract's field name `schema`."""
@@ -194,14 +204,15 @@ class Command(Wire):
     cmd: CommandName
     office: OfficeId
     alarm_id: uuid.UUID | None = None
-    from_seq: int | None = Field(None, ge=1, le=2**53)
-    to_seq: int | None = Field(None, ge=1, le=2**53)
+    from_seq: int | None = Field(None, ge=1, le=MAX_SEQ)
+    to_seq: int | None = Field(None, ge=1, le=MAX_SEQ)
     by: ShortText
     issued_at: Timestamp
     nonce: Annotated[str, StringConstraints(min_length=16, max_length=64,
                                             pattern=r"^[A-Za-z0-9_-]+$")]
     sig: Annotated[str, StringConstraints(max_length=200)] | None = None
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True,
+                              allow_inf_nan=False)
 
     def signed_fields(self) -> dict[str, Any]:
         """Every field except `sig`, as it goes on the wire (the signed content)."""
@@ -244,7 +255,8 @@ class Escalation(Wire):
     kind: Literal["panic", "drill", "fault"] = "panic"
     fault: ShortText | None = None
     level: int = Field(1, ge=1, le=100)
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True,
+                              allow_inf_nan=False)
 
     def to_bytes(self) -> bytes:
         """Serialise with the contract's field name `schema`."""

@@ -1,18 +1,22 @@
 """The JSON API (contract section 5): read the picture, act on alarms and offices, stream.
 
-Every route needs a user (session cookie, or HTTP Basic for scripts); POSTs
-from a browser session need the CSRF token, Basic-authenticated ones do not
-(no ambient credentials to abuse). Bad input gets a 4xx with
-`{"error": "..."}`; nothing a client sends can crash the station.
+Every route needs a user (session cookie; for scripts an API token or HTTP
+Basic); writes from a browser session need the CSRF token, and cross-site
+writes are refused whatever the authentication (see security.py). The
+`viewer` role reads only. Bad input gets a 4xx with `{"error": "..."}`;
+nothing a client sends can crash the station.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import csv
 import io
 import json
+import math
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, get_args
 
@@ -23,14 +27,18 @@ from starlette.routing import Route
 
 from controller.guard.actions import Result, ResultKind
 from controller.guard.web.auth import (
+    Auth,
     LockedOut,
     User,
     basic_credentials,
+    bearer_token,
     check_csrf,
+    client_address,
     csrf_token,
     current_user,
 )
 from controller.guard.web.openapi import OPENAPI
+from controller.guard.web.security import looks_like_browser
 from controller.protocol.messages import OFFICE_ID_PATTERN, EventType, format_ts
 
 if TYPE_CHECKING:
@@ -66,29 +74,58 @@ def svc(request: Request) -> GuardService:
     return service
 
 
+def _challenge(request: Request) -> dict[str, str]:
+    """The Basic challenge, for scripts only: a browser would remember the credentials."""
+    if looks_like_browser({k.lower(): v for k, v in request.headers.items()}):
+        return {}
+    return {"WWW-Authenticate": 'Basic realm="officesec"'}
+
+
+async def authenticate(request: Request) -> User | Response:  # noqa: PLR0911
+    """The caller (API token, HTTP Basic or session), or the 401/429 answer."""
+    auth: Auth = request.app.state.auth
+    token = bearer_token(request)
+    if token is not None:
+        user = auth.token_user(token)
+        if user is None:
+            return JSONResponse({"error": "unknown API token"}, status_code=401)
+        request.state.user = user
+        return user
+    basic = basic_credentials(request)
+    if basic is not None:
+        try:
+            user = await auth.verify(basic[0], basic[1], "basic", client_address(request))
+        except LockedOut as exc:
+            return error(429, "too many failed logins; try again later",
+                         retry_after_s=round(exc.retry_after))
+        if user is None:
+            return JSONResponse({"error": "wrong user name or password"}, status_code=401,
+                                headers=_challenge(request))
+        request.state.user = user
+        return user
+    user = current_user(request)
+    if user is None:
+        return JSONResponse({"error": "not logged in"}, status_code=401,
+                            headers=_challenge(request))
+    return user
+
+
 def api(handler: Handler, *, write: bool = False, admin: bool = False
         ) -> Callable[[Request], Awaitable[Response]]:
-    """Authenticate (session or Basic), check CSRF on session POSTs, roles, and 400s."""
+    """Authenticate, check CSRF on session writes, roles (viewer reads only), and 400s.
+
+    Cross-site writes are refused before this, whatever the authentication
+    (SecurityMiddleware); Basic and token writes carry no ambient credential.
+    """
 
     async def endpoint(request: Request) -> Response:  # noqa: PLR0911
-        basic = basic_credentials(request)
-        if basic is not None:
-            try:
-                user = await request.app.state.auth.verify(basic[0], basic[1], "basic")
-            except LockedOut as exc:
-                return error(429, "too many failed logins; try again later",
-                             retry_after_s=round(exc.retry_after))
-            if user is None:
-                return JSONResponse({"error": "wrong user name or password"}, status_code=401,
-                                    headers={"WWW-Authenticate": 'Basic realm="officesec"'})
-            request.state.user = user
-        else:
-            user = current_user(request)
-            if user is None:
-                return JSONResponse({"error": "not logged in"}, status_code=401,
-                                    headers={"WWW-Authenticate": 'Basic realm="officesec"'})
-            if write and not await check_csrf(request):
-                return error(403, "CSRF token missing or invalid (send X-CSRF-Token)")
+        user = await authenticate(request)
+        if isinstance(user, Response):
+            return user
+        if write and user.via == "session" and not await check_csrf(request):
+            return error(403, "CSRF token missing or invalid (send X-CSRF-Token)")
+        if write and not user.can_write:
+            return error(403, "the viewer role can only look, not act")
         if admin and user.role != "admin":
             return error(403, "this action needs the admin role")
         try:
@@ -101,6 +138,36 @@ def api(handler: Handler, *, write: bool = False, admin: bool = False
     endpoint.__name__ = handler.__name__
     endpoint.__doc__ = handler.__doc__
     return endpoint
+
+
+def safe_json(data: Any, status: int = 200) -> JSONResponse:
+    """A JSON answer that survives one bad value: a non-finite number becomes null.
+
+    The wire models refuse NaN and Infinity, so this is defence in depth: one
+    office must never make /api/offices answer 500 for every console.
+    """
+    try:
+        return JSONResponse(data, status_code=status)
+    except ValueError:
+        return JSONResponse(_finite(data), status_code=status)
+
+
+def dumps(data: Any) -> str:
+    """Compact JSON for SSE, with non-finite numbers as null (never `NaN` in a stream)."""
+    try:
+        return json.dumps(data, separators=(",", ":"), default=str, allow_nan=False)
+    except ValueError:
+        return json.dumps(_finite(data), separators=(",", ":"), default=str)
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
 
 
 # ----------------------------------------------------------------- parsing
@@ -173,8 +240,20 @@ async def json_body(request: Request) -> dict[str, Any]:
 
 
 async def healthz(request: Request) -> Response:
-    """Broker and store status; no login needed (for monitoring)."""
-    return JSONResponse(svc(request).health())
+    """Up or down without login (for monitoring); the details for a logged-in caller."""
+    health = svc(request).health()
+    user = await authenticate(request) if (basic_credentials(request) or bearer_token(request)
+                                           or request.cookies) else None
+    if not isinstance(user, User):
+        return JSONResponse({"status": health["status"]})
+    health["security"] = svc(request).ingest.security.summary()["counts"]
+    health["logins_verified"] = request.app.state.auth.verified
+    return safe_json(health)
+
+
+async def security(request: Request, _user: User) -> Response:
+    """Security events: alarm updates for another office's alarm, floods, unknown ids."""
+    return safe_json(svc(request).ingest.security.summary())
 
 
 async def me(request: Request, user: User) -> Response:
@@ -184,7 +263,7 @@ async def me(request: Request, user: User) -> Response:
 
 async def offices(request: Request, _user: User) -> Response:
     """Every known or expected office."""
-    return JSONResponse(svc(request).offices())
+    return safe_json(svc(request).offices())
 
 
 async def events(request: Request, _user: User) -> Response:
@@ -210,8 +289,8 @@ async def events_csv(request: Request, _user: User) -> Response:
 
 
 def csv_safe(value: Any) -> Any:
-    """Neutralise a spreadsheet formula (or a DDE trick) in text that came from the field."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+    """A cell a spreadsheet would run as a formula gets a leading apostrophe (OWASP)."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r", "\n"):
         return "'" + value
     return value
 
@@ -264,17 +343,51 @@ async def audit(request: Request, _user: User) -> Response:
     return JSONResponse(svc(request).store.audit_log())
 
 
-async def stream(request: Request, _user: User) -> Response:
-    """Server-sent events: a snapshot first, then every change, live."""
+async def stream(request: Request, user: User) -> Response:
+    """Server-sent events: a snapshot first, then every change, live.
+
+    At most `[security] sse_per_session` streams per session (or per script
+    user); an open stream keeps its session alive, and ends when the session does.
+    """
     service = svc(request)
+    auth: Auth = request.app.state.auth
+    streams: dict[str, int] = request.app.state.sse_streams
+    key = user.session or f"{user.via}:{user.name}"
+    if streams.get(key, 0) >= service.cfg.security.sse_per_session:
+        return error(429, "too many open streams for this session; close another tab first")
     hub = service.hub
     sub = hub.subscribe()
     snapshot = {"id": str(hub.last_id),
-                "data": json.dumps({"kind": "snapshot",
-                                    "data": {"offices": service.offices(),
-                                             "alarms": service.store.alarms(open_only=True)}},
-                                   separators=(",", ":"), default=str)}
-    return EventSourceResponse(hub.stream(sub, [snapshot]), ping=SSE_PING_S, send_timeout=10,
+                "data": dumps({"kind": "snapshot",
+                               "data": {"offices": service.offices(),
+                                        "alarms": service.store.alarms(open_only=True)}})}
+    streams[key] = streams.get(key, 0) + 1
+
+    async def keep_session() -> None:
+        every = max(1.0, min(60.0, service.cfg.security.session_idle_s / 3))
+        while user.session is not None:
+            await asyncio.sleep(every)
+            if not auth.sessions.touch(user.session, auth.fingerprints):
+                # logged out elsewhere, or the password changed: the stream ends
+                hub.unsubscribe(sub)
+                with contextlib.suppress(asyncio.QueueFull):
+                    sub.queue.put_nowait(None)
+                return
+
+    async def events() -> AsyncIterator[dict[str, str]]:
+        keeper = asyncio.create_task(keep_session())
+        try:
+            async for msg in hub.stream(sub, [snapshot]):
+                yield msg
+        finally:
+            keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keeper
+            streams[key] -= 1
+            if streams[key] <= 0:
+                streams.pop(key, None)
+
+    return EventSourceResponse(events(), ping=SSE_PING_S, send_timeout=10,
                                headers={"Cache-Control": "no-store"})
 
 
@@ -288,6 +401,7 @@ routes = [
     Route("/api/openapi.json", api(openapi), methods=["GET"]),
     Route("/api/me", api(me), methods=["GET"]),
     Route("/api/offices", api(offices), methods=["GET"]),
+    Route("/api/security", api(security), methods=["GET"]),
     Route("/api/events", api(events), methods=["GET"]),
     Route("/api/events.csv", api(events_csv), methods=["GET"]),
     Route("/api/stream", api(stream), methods=["GET"]),

@@ -23,6 +23,7 @@ from controller.guard.web import alarm_api, api, login
 from controller.guard.web.auth import Auth, session_secret
 from controller.guard.web.pages import routes as page_routes
 from controller.guard.web.security import SecurityMiddleware
+from controller.guard.web.sessions import Sessions
 
 if TYPE_CHECKING:
     from controller.guard.service import GuardService
@@ -70,11 +71,15 @@ def create_app(service: GuardService, extra_routes: Sequence[BaseRoute] = ()) ->
                     exception_handlers={HTTPException: _http_error, Exception: _server_error})
     app.state.service = service
     app.state.demo = cfg.guard.demo
+    sec = cfg.security
+    sessions = Sessions(service.store.db, idle_s=sec.session_idle_s,
+                        max_age_s=sec.session_max_age_s)
     app.state.auth = Auth(
-        cfg.users, session_secret(_secret_path(cfg.store.path)),
-        max_age_s=cfg.security.session_max_age_s, secure=secure,
-        lockout_attempts=cfg.security.lockout_attempts, lockout_s=cfg.security.lockout_s,
+        cfg.users, session_secret(_secret_path(cfg.store.path)), sessions=sessions,
+        secure=secure, lockout_attempts=sec.lockout_attempts, lockout_s=sec.lockout_s,
         audit=lambda user, action, outcome, detail: service.store.audit(
-            user, action, "web", outcome, detail))
+            user, action, "web", outcome, detail), tokens=cfg.api_tokens)
+    app.state.sse_streams = {}
+    app.state.trust_forwarded_for = sec.trust_forwarded_for
     app.add_middleware(SecurityMiddleware, secure=secure)
     return app

@@ -1,11 +1,14 @@
-"""Login, sessions, CSRF, lock-out and HTTP Basic for the guard station.
+"""Who is asking: console sessions, HTTP Basic and API tokens for scripts, throttled logins.
 
-Sessions are HMAC-signed cookies (HttpOnly, SameSite=Strict, Secure under
-HTTPS) naming the user; the role is always re-read from the config, so a
-removed user is out at once. CSRF tokens are an HMAC of a random per-browser
-cookie (double submit, bound to the server secret). Passwords are argon2
-hashes from the config; verification runs off the event loop. Repeated
-failures lock the user name out for `lockout_s`.
+Sessions live on the server (`sessions.py`): the cookie (HttpOnly,
+SameSite=Strict, Secure under HTTPS) is a random token, so logout, a password
+or role change and the idle/absolute limits end a session for good. Scripts
+use HTTP Basic (contract section 5) or, better, a per-user API token
+(`Authorization: Bearer ...`, only its SHA-256 in the config). CSRF tokens are
+an HMAC of a random per-browser cookie (double submit, bound to the server
+secret). Passwords are argon2id hashes; every attempt is counted before it is
+verified, serialised per user name, and throttled per name and address
+(`throttle.py`).
 """
 
 from __future__ import annotations
@@ -15,7 +18,6 @@ import base64
 import binascii
 import hashlib
 import hmac
-import json
 import os
 import secrets
 import time
@@ -28,27 +30,38 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from controller.guard.guard_config import UserCfg
+from controller.guard.guard_config import ApiTokenCfg, UserCfg
+from controller.guard.web.sessions import Sessions, fingerprint
+from controller.guard.web.throttle import LoginThrottle
 
 SESSION_COOKIE = "officesec_session"
 CSRF_COOKIE = "officesec_csrf"
 BASIC_CACHE_S = 60.0
+TOKEN_PREFIX = "osk_"  # noqa: S105 - a marker, not a secret
 _HASHER = PasswordHasher()
 # verified against for unknown users, so that a wrong name costs as much as a wrong password
 _DUMMY_HASH = ("$argon2id$v=19$m=65536,t=3,p=4$yWRPYHOz2jR3ygmH3srn8g$PrEdLv"
                "jcJdoyaiKgJSCQJ6zG/T+ErINNX4lSCUesxr4")
+ROLES_THAT_WRITE = frozenset({"guard", "admin"})
 
 
 @dataclass(frozen=True)
 class User:
-    """A logged-in guard."""
+    """An authenticated caller; `session` is the server-side session key (console only)."""
 
     name: str
     role: str
+    via: str = "session"
+    session: str | None = None
+
+    @property
+    def can_write(self) -> bool:
+        """Viewers read everything and change nothing."""
+        return self.role in ROLES_THAT_WRITE
 
 
 class LockedOut(Exception):  # noqa: N818 - reads better at the call site
-    """The user name is locked after too many failures."""
+    """Too many failures for this user name from here (or from everywhere)."""
 
     def __init__(self, retry_after: float) -> None:
         """Seconds until the lock ends."""
@@ -57,98 +70,102 @@ class LockedOut(Exception):  # noqa: N818 - reads better at the call site
 
 
 class Auth:
-    """Users, the session secret and the failure counters (one per app)."""
+    """Users, tokens, sessions, the CSRF secret and the login throttle (one per app)."""
 
-    def __init__(self, users: list[UserCfg], secret: bytes, *, max_age_s: int, secure: bool,
+    def __init__(self, users: list[UserCfg], secret: bytes, *, sessions: Sessions, secure: bool,
                  lockout_attempts: int, lockout_s: float,
-                 audit: Callable[[str, str, str, str], None]) -> None:
+                 audit: Callable[[str, str, str, str], None],
+                 tokens: list[ApiTokenCfg] | None = None) -> None:
         """`audit(user, action, outcome, detail)` records logins in the trail."""
         self.users = {u.name: u for u in users}
+        self.fingerprints = {u.name: fingerprint(u.password_hash, u.role) for u in users}
+        self.tokens = {t.sha256: t for t in tokens or []}
         self.secret = secret
-        self.max_age_s = max_age_s
+        self.sessions = sessions
+        self.max_age_s = int(sessions.max_age_s)
         self.secure = secure
-        self.lockout_attempts = lockout_attempts
-        self.lockout_s = lockout_s
+        self.throttle = LoginThrottle(lockout_attempts, lockout_s)
         self.audit = audit
-        self.failures: dict[str, list[float]] = {}
-        self.locked_until: dict[str, float] = {}
+        self.verified = 0  # argon2 verifications run (a test reads it via /healthz detail)
+        self._locks: dict[str, asyncio.Lock] = {}
         self._basic_ok: dict[tuple[str, str], float] = {}
+        sessions.purge(self.fingerprints)
 
     # -------------------------------------------------------------- passwords
 
-    async def verify(self, name: str, password: str, via: str) -> User | None:
-        """Check a password (argon2, in a thread); counts failures, raises LockedOut."""
-        now = time.monotonic()
-        until = self.locked_until.get(name, 0.0)
-        if until > now:
-            self.audit(name, f"login_{via}", "locked", "")
-            raise LockedOut(until - now)
+    async def verify(self, name: str, password: str, via: str, address: str = "") -> User | None:
+        """Check a password (argon2, in a thread); throttled, raises LockedOut."""
         user = self.users.get(name)
         digest = hashlib.sha256(f"{name}\0{password}".encode()).hexdigest()
-        if via == "basic" and user and self._basic_ok.get((name, digest), 0.0) > now:
-            return User(user.name, user.role)
-        ok = await asyncio.to_thread(_check, user.password_hash if user else _DUMMY_HASH,
-                                     password)
-        if ok and user is not None:
-            self.failures.pop(name, None)
-            if via == "basic":
-                self._basic_ok[(name, digest)] = now + BASIC_CACHE_S
-            else:
-                self.audit(name, "login", "ok", "")
-            return User(user.name, user.role)
-        recent = [t for t in self.failures.get(name, []) if now - t < self.lockout_s]
-        recent.append(now)
-        self.failures[name] = recent
-        if len(recent) >= self.lockout_attempts:
-            self.locked_until[name] = now + self.lockout_s
-            self.failures.pop(name, None)
-            self.audit(name, f"login_{via}", "locked_out", f"{len(recent)} failures")
-        else:
-            self.audit(name, f"login_{via}", "failed", "")
-        return None
+        if via == "basic" and user and self._basic_ok.get((name, digest), 0.0) > time.monotonic():
+            return User(user.name, user.role, via="basic")
+        lock = self._locks.get(name)
+        if lock is None:
+            if len(self._locks) > 1000:  # drop idle locks: bounded against invented names
+                self._locks = {k: v for k, v in self._locks.items() if v.locked()}
+            lock = self._locks[name] = asyncio.Lock()
+        async with lock:
+            now = time.monotonic()
+            trusted = user is not None and self.sessions.trusted(name, address)
+            wait = self.throttle.blocked(name, address, now, trusted=trusted)
+            if wait is not None:
+                self.audit(name, f"login_{via}", "locked", address)
+                raise LockedOut(wait)
+            self.throttle.attempt(name, address, now)  # counted before the slow check
+            self.verified += 1
+            ok = await asyncio.to_thread(_check, user.password_hash if user else _DUMMY_HASH,
+                                         password)
+            now = time.monotonic()
+            if ok and user is not None:
+                self.throttle.succeeded(name, address, now)
+                self.sessions.trust(name, address)
+                if via == "basic":
+                    self._basic_ok[(name, digest)] = now + BASIC_CACHE_S
+                    if len(self._basic_ok) > 1000:
+                        self._basic_ok = {k: v for k, v in self._basic_ok.items() if v > now}
+                else:
+                    self.audit(name, "login", "ok", address)
+                return User(user.name, user.role, via=via)
+            locked = self.throttle.locked_now(name, address, now)
+            self.audit(name, f"login_{via}", "locked_out" if locked else "failed", address)
+            return None
+
+    def token_user(self, token: str) -> User | None:
+        """The user behind an API token (constant-time over the stored hashes' lookup key)."""
+        if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
+            return None
+        entry = self.tokens.get(hashlib.sha256(token.encode()).hexdigest())
+        cfg = self.users.get(entry.user) if entry else None
+        if cfg is None or entry is None:
+            return None
+        return User(cfg.name, cfg.role, via=f"token:{entry.name}")
 
     # --------------------------------------------------------------- sessions
 
-    def _mac(self, data: bytes) -> str:
-        return hmac.new(self.secret, data, hashlib.sha256).hexdigest()
+    def session_user(self, value: str | None, *, touch: bool = True) -> User | None:
+        """The user of a valid session cookie (its use slides the idle limit)."""
+        session = self.sessions.lookup(value, self.fingerprints, touch=touch)
+        if session is None:
+            return None
+        cfg = self.users[session.user]
+        return User(cfg.name, cfg.role, via="session", session=session.key)
 
-    def session_cookie(self, user: User) -> str:
-        """A signed session value for `user`."""
-        body = json.dumps({"u": user.name, "exp": time.time() + self.max_age_s,
-                           "n": secrets.token_urlsafe(8)}, separators=(",", ":")).encode()
-        raw = base64.urlsafe_b64encode(body).decode()
-        return f"{raw}.{self._mac(raw.encode())}"
-
-    def session_user(self, value: str | None) -> User | None:
-        """The user of a valid, unexpired session cookie."""
-        if not value or "." not in value:
-            return None
-        raw, _, mac = value.rpartition(".")
-        if not hmac.compare_digest(mac, self._mac(raw.encode())):
-            return None
-        try:
-            data = json.loads(base64.urlsafe_b64decode(raw.encode()))
-            name, exp = str(data["u"]), float(data["exp"])
-        except (ValueError, KeyError, TypeError, binascii.Error):
-            return None
-        cfg = self.users.get(name)
-        if cfg is None or exp < time.time():
-            return None
-        return User(cfg.name, cfg.role)
-
-    def set_session(self, response: Response, user: User) -> None:
-        """Put the session cookie on a response."""
-        response.set_cookie(SESSION_COOKIE, self.session_cookie(user), max_age=self.max_age_s,
+    def set_session(self, response: Response, user: User, address: str = "") -> None:
+        """Start a server-side session and put its cookie on a response."""
+        token = self.sessions.create(user.name, self.fingerprints[user.name], address)
+        response.set_cookie(SESSION_COOKIE, token, max_age=self.max_age_s,
                             httponly=True, samesite="strict", secure=self.secure, path="/")
 
-    def clear_session(self, response: Response) -> None:
-        """Log out."""
+    def clear_session(self, response: Response, token: str | None = None) -> None:
+        """Log out: the server forgets the session, the browser the cookie."""
+        self.sessions.end_token(token)
         response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict",
                                secure=self.secure)
 
     def csrf_for(self, cookie_value: str) -> str:
         """The CSRF token that belongs to a browser's CSRF cookie."""
-        return self._mac(b"csrf:" + cookie_value.encode())[:40]
+        return hmac.new(self.secret, b"csrf:" + cookie_value.encode(),
+                        hashlib.sha256).hexdigest()[:40]
 
 
 def _check(password_hash: str, password: str) -> bool:
@@ -167,11 +184,35 @@ def _auth(request: Request) -> Auth:
 
 
 def current_user(request: Request) -> User | None:
-    """The logged-in user (session cookie, or HTTP Basic already checked on /api/*)."""
+    """The logged-in user (session cookie, or Basic/token already checked on /api/*)."""
     user = getattr(request.state, "user", None)
     if isinstance(user, User):
         return user
-    return _auth(request).session_user(request.cookies.get(SESSION_COOKIE))
+    user = _auth(request).session_user(request.cookies.get(SESSION_COOKIE))
+    if user is not None:
+        request.state.user = user
+    return user
+
+
+def client_address(request: Request) -> str:
+    """The caller's address (the key of the login throttle).
+
+    The peer; or, with `[security] trust_forwarded_for` behind a reverse proxy
+    on loopback, the address the proxy saw (the last X-Forwarded-For entry).
+    """
+    peer = request.client.host if request.client else ""
+    if peer in ("127.0.0.1", "::1") and getattr(request.app.state, "trust_forwarded_for", False):
+        forwarded = request.headers.get("x-forwarded-for", "")
+        last = forwarded.rsplit(",", 1)[-1].strip()
+        if last:
+            return last[:64]
+    return peer
+
+
+def bearer_token(request: Request) -> str | None:
+    """The token of an `Authorization: Bearer ...` header, or None."""
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    return value.strip() if scheme.lower() == "bearer" and value.strip() else None
 
 
 def require_user(

@@ -1,4 +1,8 @@
-"""The login and logout pages (plain forms; the dashboard engineer styles them)."""
+"""The login and logout pages (plain forms; the dashboard engineer styles them).
+
+Logout ends the server-side session, not only the cookie: a copied cookie is
+worthless afterwards.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,14 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from controller.guard.web.auth import Auth, LockedOut, check_csrf, csrf_token
+from controller.guard.web.auth import (
+    SESSION_COOKIE,
+    Auth,
+    LockedOut,
+    check_csrf,
+    client_address,
+    csrf_token,
+)
 from controller.guard.web.templating import templates
 
 MAX_FIELD = 200
@@ -50,7 +61,7 @@ async def login(request: Request) -> Response:
         return _page(request, 400, "Enter user name and password.")
     auth: Auth = request.app.state.auth
     try:
-        user = await auth.verify(name, password, "form")
+        user = await auth.verify(name, password, "form", client_address(request))
     except LockedOut as exc:
         return _page(request, 429, f"Too many failed attempts. Try again in "
                                    f"{max(1, round(exc.retry_after))} seconds.")
@@ -58,7 +69,9 @@ async def login(request: Request) -> Response:
         return _page(request, 401, "Wrong user name or password.")
     response = RedirectResponse(_safe_next(nxt if isinstance(nxt, str) else None),
                                 status_code=303)
-    auth.set_session(response, user)
+    # a session cookie the browser had before login is ended too (no session fixation)
+    auth.sessions.end_token(request.cookies.get(SESSION_COOKIE))
+    auth.set_session(response, user, client_address(request))
     return response
 
 
@@ -68,7 +81,7 @@ async def logout(request: Request) -> Response:
         return RedirectResponse("/", status_code=303)
     response = RedirectResponse("/login", status_code=303)
     auth: Auth = request.app.state.auth
-    auth.clear_session(response)
+    auth.clear_session(response, request.cookies.get(SESSION_COOKIE))
     return response
 
 

@@ -48,7 +48,7 @@ def _post(summary: str, params: list[dict[str, Any]],
           body: dict[str, Any] | None = None) -> dict[str, Any]:
     op: dict[str, Any] = {"summary": summary, "parameters": params,
                           "responses": {**_COMMAND_ANSWERS, "422": _ERR},
-                          "security": [{"basic": []}, {"session": []}]}
+                          "security": [{"token": []}, {"basic": []}, {"session": []}]}
     if body:
         op["requestBody"] = {"required": True, "content": {"application/json": {
             "schema": body}}}
@@ -59,21 +59,23 @@ def _get(summary: str, params: list[dict[str, Any]] | None = None,
          answer: dict[str, Any] = _JSON) -> dict[str, Any]:
     return {"get": {"summary": summary, "parameters": params or [],
                     "responses": {"200": answer, "400": _ERR, "401": _ERR},
-                    "security": [{"basic": []}, {"session": []}]}}
+                    "security": [{"token": []}, {"basic": []}, {"session": []}]}}
 
 
 OPENAPI: dict[str, Any] = {
     "openapi": "3.1.0",
     "info": {"title": "officesec guard station", "version": "1"},
     "components": {
-        "securitySchemes": {"basic": {"type": "http", "scheme": "basic"},
+        "securitySchemes": {"token": {"type": "http", "scheme": "bearer",
+                                      "description": "`officesec api-token`"},
+                            "basic": {"type": "http", "scheme": "basic"},
                             "session": {"type": "apiKey", "in": "cookie",
                                         "name": "officesec_session"}},
         "schemas": {"Error": {"type": "object", "required": ["error"],
                               "properties": {"error": {"type": "string"}}}},
     },
     "paths": {
-        "/healthz": {"get": {"summary": "broker and store status (no login)",
+        "/healthz": {"get": {"summary": "up or down (no login); details with a login",
                              "responses": {"200": _JSON}}},
         "/api/me": _get("the logged-in user and a CSRF token"),
         "/api/offices": _get("every known or expected office", answer=_LIST),
@@ -90,6 +92,7 @@ OPENAPI: dict[str, Any] = {
         "/api/stream": _get("server-sent events: {kind, data} per message",
                             answer={"description": "event stream",
                                     "content": {"text/event-stream": {}}}),
+        "/api/security": _get("security events: counts, per office, the newest"),
         "/api/selftest": {**_get("last drill round"), **_post("run a drill round now", [])},
         "/api/audit": _get("audit trail (admin)", answer=_LIST),
         "/api/alarms/{alarm_id}/ack": _post("acknowledge (waits for the office)", [_UUID]),
