@@ -24,6 +24,7 @@ from controller.guard.ack_retry import AckResender
 from controller.guard.actions import Actions
 from controller.guard.commander import Commander
 from controller.guard.consumer import GuardMqtt
+from controller.guard.db import redact_url
 from controller.guard.drills import SelfTester
 from controller.guard.escalation import Escalator
 from controller.guard.fault_texts import describe
@@ -59,7 +60,7 @@ class GuardService:
         """Open the store and build the parts; nothing runs before `start()`."""
         self.cfg = cfg
         self.topics = Topics(cfg.mqtt.prefix)
-        self.store = Store(cfg.store.path)
+        self.store = Store(cfg.store.target, station=cfg.guard.id)
         self.model = LiveModel([o.model_dump() for o in cfg.roster()])
         self._restore()
         self.hub = Hub()
@@ -162,7 +163,7 @@ class GuardService:
                        self._loop.create_task(self._checkpointer()),
                        self._loop.create_task(self.selftest.loop())]
         log.info("guard_started", guard=self.cfg.guard.id, offices=len(self.model.offices),
-                 signing=self.commander.can_sign, store=self.cfg.store.path)
+                 signing=self.commander.can_sign, store=redact_url(self.cfg.store.target))
 
     async def stop(self) -> None:
         """Stop timers, say offline on MQTT, close the store."""
