@@ -22,6 +22,7 @@ import structlog
 
 from controller.guard.ack_retry import AckResender
 from controller.guard.actions import Actions
+from controller.guard.cluster import Follow
 from controller.guard.commander import Commander
 from controller.guard.consumer import GuardMqtt
 from controller.guard.db import redact_url
@@ -100,6 +101,10 @@ class GuardService:
                                         cfg.faults.ack_resend_s)
         self.selftest = SelfTester(cfg.selftest, self.commander, self.hub, self.model.online_ids,
                                    self.actions.resolve_for)
+        # several stations on one PostgreSQL store: one leader does the once-per-system work
+        self.follow = Follow(self, cfg.store.target, cfg.guard.id)
+        self.ingest.keeps_seq = lambda: self.follow.leader
+        self.selftest.leads = lambda: self.follow.leader
         self.users = {u.name: u for u in cfg.users}
         self.broker_connected = False
         self.broker_changed_at = time.time()
@@ -148,6 +153,9 @@ class GuardService:
         for gap in self.store.gaps():
             self.model.offices[gap["office"]].gaps += 1
         # a command that was waiting when the station stopped will never be matched now
+        # (on a shared store another station may still be waiting for its own)
+        if self.store.shared:
+            return
         self.store.db.execute("UPDATE alarms SET command_status = ? WHERE command_status = 'sent'",
                               ("no confirmation seen (the station restarted)",))
         self.store.commit()
@@ -158,7 +166,9 @@ class GuardService:
         """Connect to the broker and start the timers."""
         self._loop = asyncio.get_running_loop()
         self.mqtt.start()
-        self.escalator.resume()
+        if self.follow.leader:
+            self.escalator.resume()
+        await self.follow.cluster.start()
         self._tasks = [self._loop.create_task(self._ticker()),
                        self._loop.create_task(self._checkpointer()),
                        self._loop.create_task(self.selftest.loop())]
@@ -174,6 +184,7 @@ class GuardService:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         await asyncio.to_thread(self.mqtt.stop, 1.0)
+        await self.follow.cluster.stop()
         self._drain()
         self.store.close()
         log.info("guard_stopped", guard=self.cfg.guard.id)
@@ -318,10 +329,17 @@ class GuardService:
                            ("escalation", lambda: self.escalator.tick(wall, mono)),
                            ("ack_resend", lambda: self.ack_resender.tick(mono)),
                            ("retention", lambda: self._prune(wall))):
+            if not self.follow.leader:
+                continue  # another station leads: it runs these once for the system
             try:
                 step()
             except Exception:
                 log.exception("tick_failed", step=name)
+
+        try:
+            self.follow.follower_tick(mono)
+        except Exception:
+            log.exception("tick_failed", step="follower")
 
     def _prune(self, wall: float) -> None:
         if wall - self._last_prune < 3600:
@@ -383,6 +401,7 @@ class GuardService:
                        "port": self.cfg.mqtt.port, "since": self.broker_changed_at},
             "store": {"ok": store_ok, "error": self.store_error},
             "signing": self.commander.can_sign,
+            "cluster": self.follow.cluster.health(),
             "webhook": self.escalator.health(),
             "notify": self.notifier.health(),
             "ingest": {"stored": self.ingest.stored, "duplicates": self.ingest.duplicates,
