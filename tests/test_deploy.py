@@ -276,7 +276,7 @@ def test_alarm_flows_office_to_guard_and_ack_flows_back(fleet: Fleet, tmp_path: 
 
         def open_alarm() -> dict[str, Any] | None:
             alarms = http.get("/api/alarms", params={"open": "true"}).json()
-            return next((a for a in alarms if a["office"] == "o-01"), None)
+            return next((a for a in alarms if a["office"] == "o-01" and a["kind"] == "panic"), None)
 
         alarm = wait_for(open_alarm, 20, "the guard to show o-01's alarm")
 

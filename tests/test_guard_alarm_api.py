@@ -144,3 +144,12 @@ def test_incident_timeline_outcome_history_and_csv(shared: tuple[GuardProc, Mosq
         assert row["responders"].startswith("root ")
     finally:
         sim.close()
+
+
+def test_csv_cells_that_a_spreadsheet_would_run_are_neutralised() -> None:
+    from controller.guard.web.api import csv_safe
+
+    for text in ("=1+2", "+1", "-1", "@SUM(A1)", "\tcmd", "\rcmd"):
+        assert csv_safe(text) == "'" + text
+    assert csv_safe("Beratung 101") == "Beratung 101"
+    assert csv_safe(3) == 3

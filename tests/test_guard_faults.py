@@ -36,10 +36,11 @@ def guard(tmp_path: Path, broker: Mosquitto) -> Iterator[GuardProc]:
 
 
 def _office(tmp_path: Path, broker: Mosquitto, guard: GuardProc,
-            office: str = "eg-101") -> OfficeProc:
+            office: str = "eg-101", keepalive_s: int = 2) -> OfficeProc:
     proc = OfficeProc(tmp_path / office, broker.port, office,
                       security={"guard_public_key": str(guard.public_key)},
-                      alarm={"heartbeat_s": 1}).start()
+                      alarm={"heartbeat_s": 1},
+                      mqtt={"keepalive_s": keepalive_s}).start()
     wait_for(lambda: guard.office(office)["online"], 20, f"{office} online")
     return proc
 
@@ -98,7 +99,8 @@ def test_killed_office_is_a_fault_until_acknowledged_and_back(
 
 def test_frozen_office_is_stale_and_an_ack_before_the_end_closes_it_when_cleared(
         tmp_path: Path, broker: Mosquitto, guard: GuardProc) -> None:
-    office = _office(tmp_path, broker, guard)
+    # keepalive 5 s: the broker notices the hung client only after 7.5 s (then: offline)
+    office = _office(tmp_path, broker, guard, keepalive_s=5)
     assert office.proc is not None
     try:
         office.proc.send_signal(signal.SIGSTOP)  # hung: the TCP session lives on for a while
@@ -211,3 +213,25 @@ def test_state_faults_and_missing_events_are_faults(broker: Mosquitto,
 
 def _json(data: dict[str, Any]) -> bytes:
     return json.dumps(data, separators=(",", ":")).encode()
+
+
+def test_lost_broker_is_one_station_fault_not_a_stale_storm(broker: Mosquitto,
+                                                            guard: GuardProc) -> None:
+    sims = [OfficeSim(broker.port, f"bk-{i}", public_key=guard.public_key).start_heartbeat()
+            for i in range(3)]
+    try:
+        for sim in sims:
+            wait_for(lambda s=sim: guard.office(s.office)["online"], 5, "online")
+        broker.kill()
+        (station,) = wait_for(lambda: [a for a in guard.alarms() if a["office"] == "guard-1"],
+                              10, "broker fault")
+        assert station["fault"] == "broker" and station["kind"] == "fault"
+        assert not [a for a in guard.alarms() if a["office"].startswith("bk-")]
+        broker.start()
+        wait_for(lambda: guard.get(f"/api/alarms/{station['alarm_id']}")["cleared_at"], 15,
+                 "broker back")
+        time.sleep(3)  # the offices reconnect and report: still no stale alarms
+        assert not [a for a in guard.alarms() if a["office"].startswith("bk-")]
+    finally:
+        for sim in sims:
+            sim.close()

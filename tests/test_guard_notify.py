@@ -11,7 +11,9 @@ import email
 import email.policy
 import json
 import queue
+import re
 import threading
+import tomllib
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -20,7 +22,10 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 
+from controller.errors import ConfigError
+from controller.guard.guard_config import GuardConfig
 from controller.protocol.messages import Escalation
+from controller.settings import build
 from tests.broker import Mosquitto, free_port
 from tests.guard_proc import GuardProc, wait_for
 from tests.office_sim import OfficeSim
@@ -165,3 +170,32 @@ def test_bad_notify_url_is_a_config_error_naming_the_key(tmp_path: Path,
         guard.start()
     assert "nosuchservice://x" not in guard.log_text()  # a URL may hold a secret
     guard.close()
+
+
+def test_apprise_examples_in_the_docs_are_valid_configs() -> None:
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "guard-station.md").read_text()
+    blocks = [b for b in re.findall(r"```toml\n(.*?)```", doc, re.S) if "notify" in b]
+    assert len(blocks) >= 2
+    for block in blocks:
+        cfg = build(GuardConfig, tomllib.loads(block))  # Apprise accepts every URL
+        steps = cfg.escalation.steps(fault=True)
+        assert steps == sorted(steps) and len(steps) == 1 + len(cfg.escalation.levels)
+
+
+def test_notify_urls_with_secrets_come_from_a_file(tmp_path: Path) -> None:
+    secrets = tmp_path / "notify.urls"
+    secrets.write_text("# on-call team\n\nmailtos://leitstelle:GEHEIM@mail.example.org:587"
+                       "?to=bereitschaft@example.org\njson://127.0.0.1:9/oncall\n")
+    cfg = build(GuardConfig, {"escalation": {
+        "notify": ["json://127.0.0.1:9/desk"], "notify_file": str(secrets),
+        "levels": [{"after_s": 120, "notify_file": str(secrets)}]}})
+    assert cfg.escalation.level_urls(1)[0] == "json://127.0.0.1:9/desk"
+    assert cfg.escalation.level_urls(1)[1].startswith("mailtos://leitstelle:GEHEIM@")
+    assert len(cfg.escalation.level_urls(2)) == 2
+    secrets.write_text("json://127.0.0.1:9/ok\nnosuch://user:GEHEIM@x\n")
+    with pytest.raises(ConfigError) as err:
+        build(GuardConfig, {"escalation": {"notify_file": str(secrets)}})
+    assert "notify_file: URL 2: Apprise does not understand" in str(err.value)
+    assert "GEHEIM" not in str(err.value)
+    with pytest.raises(ConfigError, match=r"levels\.0\.notify: a level needs notify"):
+        build(GuardConfig, {"escalation": {"levels": [{"after_s": 60}]}})

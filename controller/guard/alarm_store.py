@@ -69,15 +69,24 @@ class AlarmTables:
                + " ORDER BY received_at DESC LIMIT ?")
         return [self.alarm_view(_alarm_dict(r)) for r in self.db.execute(sql, args)]
 
+    def open_alarm_counts(self) -> dict[str, int]:
+        """How many alarms are open, by kind."""
+        return {row[0]: int(row[1]) for row in self.db.execute(
+            "SELECT kind, COUNT(*) FROM alarms WHERE state != 'closed' GROUP BY kind")}
+
     def active_alarm_ids(self) -> list[str]:
         """Alarms nobody has acknowledged yet (at the office, for panics and drills)."""
         return [r[0] for r in self.db.execute(
             "SELECT alarm_id FROM alarms WHERE state = 'active' ORDER BY received_at")]
 
     def open_faults(self) -> list[dict[str, Any]]:
-        """Every fault alarm that is not closed (one per office and condition)."""
-        return [_alarm_dict(r) for r in self.db.execute(
-            "SELECT * FROM alarms WHERE kind = 'fault' AND state != 'closed'")]
+        """Every fault alarm that is not closed (one per office and condition), briefly.
+
+        Only the columns the fault tracker needs: it asks on every tick.
+        """
+        return [dict(r) for r in self.db.execute(
+            "SELECT alarm_id, office, fault, state, cleared_at, count FROM alarms"
+            " WHERE kind = 'fault' AND state != 'closed'")]
 
     def upsert_alarm(self, alarm_id: str, office: str, *, state: str, at: str, now: float,
                      test: bool = False, presses: int | None = None,

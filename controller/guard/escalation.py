@@ -77,17 +77,11 @@ class Escalator:
 
     def thresholds(self, alarm: dict[str, Any]) -> list[float]:
         """Seconds after receipt at which each level fires, level 1 first."""
-        fault = alarm.get("kind") == "fault"
-        first = self.cfg.fault_after_s if fault else self.cfg.after_s
-        later = [(lv.fault_after_s or lv.after_s) if fault else lv.after_s
-                 for lv in self.cfg.levels]
-        return [first, *later]
+        return self.cfg.steps(fault=alarm.get("kind") == "fault")
 
     def urls(self, level: int) -> list[str]:
         """The Apprise URLs of a level (1-based)."""
-        if level == 1:
-            return list(self.cfg.notify)
-        return list(self.cfg.levels[level - 2].notify)
+        return self.cfg.level_urls(level)
 
     @staticmethod
     def waiting(alarm: dict[str, Any]) -> bool:

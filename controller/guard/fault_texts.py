@@ -100,6 +100,16 @@ FAULT_TEXTS: dict[str, dict[str, tuple[str, str]]] = {
                "messenger, SMS): the on-call team is not told about unacknowledged "
                "alarms. Call the on-call team; call the administrator."),
     },
+    "broker": {
+        "de": ("Leitstelle ohne Broker",
+               "Die Leitstelle hat die Verbindung zum MQTT-Broker verloren: Neue Alarme "
+               "können nicht ankommen. Sofort den Administrator rufen; bis dahin die Büros "
+               "telefonisch erreichbar halten."),
+        "en": ("Guard station without broker",
+               "The guard station has lost its connection to the MQTT broker: new alarms "
+               "cannot arrive. Call the administrator now; until then keep the offices "
+               "reachable by phone."),
+    },
 }
 FAULTS = tuple(FAULT_TEXTS)
 

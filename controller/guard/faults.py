@@ -11,8 +11,12 @@ Each tick the conditions of every office are judged from the live model
   *and* cleared, in either order, is closed. The same condition after that is
   a new alarm.
 
-`notify` is a fault of the guard station itself (its id is the `office`):
-an escalation notification that could not be delivered.
+`notify` and `broker` are faults of the guard station itself (its id is the
+`office`): an escalation notification that could not be delivered, and the
+station's own broker connection lost for 5 s. Without a broker no office
+can be judged by its silence, so `stale` and `missing` are neither raised
+nor cleared then (nor for 2 s after a reconnect, while the retained states
+come in).
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from typing import Any
 
 import structlog
 
-from controller.guard.fault_texts import fault_text
+from controller.guard.fault_texts import FAULT_TEXTS, fault_text
 from controller.guard.guard_config import FaultsCfg
 from controller.guard.hub import Hub
 from controller.guard.model import LiveModel, OfficeView
@@ -34,6 +38,9 @@ from controller.protocol.messages import Event, format_ts
 
 log = structlog.get_logger("officesec.guard.faults")
 
+RECONNECT_GRACE_S = 2.0
+SILENCE_FAULTS = frozenset({"stale", "missing"})  # judged from what did *not* arrive
+BROKER_FAULT_AFTER_S = 5.0
 DOOR_FAULTS = {"door_forced": "door_forced", "door_held_open": "door_held_open"}
 STATE_FAULTS = {"panic_line": "panic_line", "storage": "storage"}
 
@@ -83,6 +90,32 @@ class FaultTracker:
         self.inputs: dict[str, OfficeFaultInputs] = {}
         self.station: set[str] = set()  # the guard station's own faults ("notify")
         self.raised = 0
+        # while the station has no broker it cannot judge any office (all would look stale);
+        # after a reconnect the retained states need a moment to arrive
+        self.broker_ok = False
+        self.broker_lost_at: float | None = started
+        self.frozen_until = started  # at the start nothing is stale before it was heard
+        self._restore(started)
+
+    def _restore(self, mono: float) -> None:
+        """After a restart, conditions only the station remembered are taken up again."""
+        for alarm in self.store.open_faults():
+            if alarm["cleared_at"] is not None:
+                continue
+            inputs = self._inputs(alarm["office"])
+            if alarm["fault"] in DOOR_FAULTS:
+                inputs.door[alarm["fault"]] = 0  # until a state says the door is closed
+            elif alarm["fault"] == "events_missing":
+                inputs.gaps_since = mono - self.cfg.events_missing_after_s
+
+    def set_broker(self, connected: bool, mono: float) -> None:
+        """The station's own broker connection changed."""
+        if connected and not self.broker_ok:
+            self.frozen_until = mono + RECONNECT_GRACE_S
+            self.broker_lost_at = None
+        elif not connected and self.broker_ok:
+            self.broker_lost_at = mono
+        self.broker_ok = connected
 
     def _inputs(self, office: str) -> OfficeFaultInputs:
         return self.inputs.setdefault(office, OfficeFaultInputs())
@@ -103,18 +136,36 @@ class FaultTracker:
         if isinstance(seq, int):
             inputs.door = {k: v for k, v in inputs.door.items() if v > seq}
 
-    def tick(self, wall: float, mono: float) -> list[dict[str, Any]]:
-        """Judge every office; returns the fault alarms that changed (already committed)."""
+    def _wanted(self, mono: float
+                ) -> tuple[dict[tuple[str, str], dict[str, Any]], set[tuple[str, str]]]:
+        """Conditions that hold now (with the location), and open alarms not to clear now."""
         wanted: dict[tuple[str, str], dict[str, Any]] = {}
+        keep: set[tuple[str, str]] = set()
+        # silence is only a sign of a dead office while the station itself hears the broker
+        judge_silence = self.broker_ok and mono >= self.frozen_until
         for view in self.model.offices.values():
             inputs = self._inputs(view.id)
             inputs.gaps_since = (inputs.gaps_since or mono) if view.gaps > 0 else None
             self._door_closed_in_state(view, inputs)
-            for fault in conditions(view, inputs, mono, self.started, self.cfg):
+            found = conditions(view, inputs, mono, self.started, self.cfg)
+            if not judge_silence:
+                found -= SILENCE_FAULTS
+                keep.update((view.id, f) for f in SILENCE_FAULTS)
+            if not view.seen:  # nothing heard since the start: nothing has cleared
+                keep.update((view.id, f) for f in FAULT_TEXTS)
+            for fault in found:
                 wanted[(view.id, fault)] = view.location
-        for fault in self.station:
+        station = set(self.station)
+        if self.broker_lost_at is not None and mono - self.broker_lost_at >= BROKER_FAULT_AFTER_S:
+            station.add("broker")
+        for fault in station:
             wanted[(self.guard_id, fault)] = {"site": "", "building": "", "floor": "",
                                               "room": "", "label": f"Leitstelle {self.guard_id}"}
+        return wanted, keep
+
+    def tick(self, wall: float, mono: float) -> list[dict[str, Any]]:
+        """Judge every office; returns the fault alarms that changed (already committed)."""
+        wanted, keep = self._wanted(mono)
         open_ = {(a["office"], a["fault"]): a for a in self.store.open_faults()}
         at = format_ts(datetime.fromtimestamp(wall, UTC))
         changed: list[str] = []
@@ -125,7 +176,7 @@ class FaultTracker:
             elif alarm["cleared_at"] is not None:
                 changed.append(self._returned(alarm, at))
         for key, alarm in open_.items():
-            if key not in wanted and alarm["cleared_at"] is None:
+            if key not in wanted and alarm["cleared_at"] is None and key not in keep:
                 changed.append(self._cleared(alarm, at))
         if not changed:
             return []

@@ -108,13 +108,14 @@ class Notifier:
     """Starts one delivery task per URL; the failing URLs are the station's `notify` fault."""
 
     def __init__(self, cfg: EscalationCfg, store: Store, *, console_url: str | None,
-                 on_change: Callable[[], None],
+                 on_change: Callable[[], None], push: Callable[[str], None] = lambda _id: None,
                  backoff_s: tuple[float, ...] = BACKOFF_S) -> None:
-        """`on_change()` is called when the set of failing URLs changed."""
+        """`on_change()`: the set of failing URLs changed; `push(alarm_id)`: show the alarm."""
         self.cfg = cfg
         self.store = store
         self.console_url = console_url.rstrip("/") if console_url else None
         self.on_change = on_change
+        self.push = push
         self.backoff_s = backoff_s
         self.failing: dict[str, str] = {}  # redacted URL -> last error
         self.tasks: set[asyncio.Task[None]] = set()
@@ -172,10 +173,11 @@ class Notifier:
         at = format_ts(datetime.now(UTC))
         self.store.log_alarm(alarm_id, at, f"notification_{outcome}", None, detail)
         self.store.audit(USER, "notify", alarm_id, outcome, detail[:500])  # commits
+        self.push(alarm_id)
 
     def health(self) -> dict[str, Any]:
         """Counters and the failing URLs (redacted) for /healthz."""
-        return {"configured": bool(self.cfg.notify or self.cfg.levels),
+        return {"configured": bool(self.cfg.urls() or self.cfg.levels),
                 "attempts": self.attempts, "delivered": self.delivered,
                 "failed": self.failed, "failing": dict(self.failing),
                 "in_flight": len(self.tasks)}

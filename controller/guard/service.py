@@ -38,6 +38,7 @@ from controller.guard.model import LiveModel
 from controller.guard.notify import Notifier
 from controller.guard.repair import Repairer
 from controller.guard.store import Store
+from controller.guard.views import offices_view
 from controller.protocol.messages import Event, Topics
 from controller.protocol.signing import load_private_key
 
@@ -81,7 +82,7 @@ class GuardService:
             f"{'https' if cfg.guard.tls_cert else 'http'}://{cfg.guard.listen_host}:"
             f"{cfg.guard.listen_port}")
         self.notifier = Notifier(cfg.escalation, self.store, console_url=console,
-                                 on_change=self._notifier_changed)
+                                 on_change=self._notifier_changed, push=self._push_alarm)
         self.escalator = Escalator(cfg.escalation, self.store, self.hub,
                                    lambda payload: self.mqtt.publish(esc_topic, payload),
                                    notifier=self.notifier)
@@ -110,6 +111,7 @@ class GuardService:
         self.broker_changed_at = time.time()
         self.store_error: str | None = None
         self.started_at = time.time()
+        self._started_mono = time.monotonic()
         # two inboxes: events/alarms/availability always go first, so that an alarm
         # never waits behind thousands of heartbeats (a fleet's retained states at start)
         self._inbox: deque[tuple[str, bytes, int, int, bool]] = deque()
@@ -123,13 +125,18 @@ class GuardService:
         self._tasks: list[asyncio.Task[None]] = []
         fault = os.environ.get(FAULT_ENV, "")
         self._fault_at = int(fault) if fault.isdigit() else 0
-        self._last_prune = 0.0
+        self._last_prune: float | None = None  # monotonic
 
     def _alarm_view(self, alarm: dict[str, Any]) -> dict[str, Any]:
         """Every alarm the API or the stream shows: stored fields plus the live ones."""
         alarm = self.escalator.decorate(alarm)
         alarm.update(describe(alarm))
         return alarm
+
+    def _push_alarm(self, alarm_id: str) -> None:
+        alarm = self.store.alarm(alarm_id)
+        if alarm is not None:
+            self.hub.publish("alarm", alarm)
 
     def _notifier_changed(self) -> None:
         """A notification URL started or stopped failing: the station's own fault."""
@@ -222,6 +229,7 @@ class GuardService:
         self._loop.call_soon_threadsafe(self._set_broker, connected)
 
     def _set_broker(self, connected: bool) -> None:
+        self.faults.set_broker(connected, time.monotonic())
         if connected != self.broker_connected:
             self.broker_connected = connected
             self.broker_changed_at = time.time()
@@ -286,10 +294,9 @@ class GuardService:
             self.tick(time.time(), mono)
 
     def _metrics_sample(self) -> Sample:
-        open_alarms = {row[0]: int(row[1]) for row in self.store.db.execute(
-            "SELECT kind, COUNT(*) FROM alarms WHERE state != 'closed' GROUP BY kind")}
         return Sample(
-            offices=self.model.snapshot(time.monotonic()), open_alarms=open_alarms,
+            offices=self.model.snapshot(time.monotonic()),
+            open_alarms=self.store.open_alarm_counts(),
             ingest={"received": self.messages_in, "stored": self.ingest.stored,
                     "duplicate": self.ingest.duplicates, "dropped": self.ingest.dropped},
             loop_lag_s=self.loop_lag_max(), notifications_delivered=self.notifier.delivered,
@@ -328,7 +335,7 @@ class GuardService:
                            ("repair", lambda: self.repairer.tick(wall, mono)),
                            ("escalation", lambda: self.escalator.tick(wall, mono)),
                            ("ack_resend", lambda: self.ack_resender.tick(mono)),
-                           ("retention", lambda: self._prune(wall))):
+                           ("retention", lambda: self._prune(wall, mono))):
             if not self.follow.leader:
                 continue  # another station leads: it runs these once for the system
             try:
@@ -341,10 +348,10 @@ class GuardService:
         except Exception:
             log.exception("tick_failed", step="follower")
 
-    def _prune(self, wall: float) -> None:
-        if wall - self._last_prune < 3600:
+    def _prune(self, wall: float, mono: float) -> None:
+        if self._last_prune is not None and mono - self._last_prune < 3600:
             return
-        self._last_prune = wall
+        self._last_prune = mono
         removed = self.store.prune(wall - self.cfg.store.retention_days * 86400)
         if removed:
             log.info("store_pruned", events=removed)
@@ -396,7 +403,7 @@ class GuardService:
         return {
             "status": "ok" if ok else "degraded",
             "guard": self.cfg.guard.id,
-            "uptime_s": round(time.time() - self.started_at, 1),
+            "uptime_s": round(time.monotonic() - self._started_mono, 1),
             "broker": {"connected": self.broker_connected, "host": self.cfg.mqtt.host,
                        "port": self.cfg.mqtt.port, "since": self.broker_changed_at},
             "store": {"ok": store_ok, "error": self.store_error},
@@ -417,13 +424,5 @@ class GuardService:
         }
 
     def offices(self) -> list[dict[str, Any]]:
-        """Every known or expected office, with its open alarm from the store."""
-        mono = time.monotonic()
-        open_by_office: dict[str, dict[str, Any]] = {}
-        for alarm in self.store.alarms(open_only=True):
-            open_by_office.setdefault(alarm["office"], alarm)
-        out = []
-        for data in self.model.snapshot(mono):
-            data["alarm"] = open_by_office.get(data["id"])
-            out.append(data)
-        return out
+        """Every known or expected office, its open panic/drill alarm and its open faults."""
+        return offices_view(self.model, self.store)

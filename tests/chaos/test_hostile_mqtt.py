@@ -162,7 +162,9 @@ def test_hostile_payloads_on_every_topic(tmp_path: Path) -> None:
         probe.publish(f"{P}/office/{OFFICE}/sim/input/panic", "press")
         time.sleep(0.1)
         probe.publish(f"{P}/office/{OFFICE}/sim/input/panic", "release")
-        alarms = wait_until(guard.alarms, 120, "the genuine alarm at the guard")
+        # panic alarms only: an office slowed down by the flood may also be a (stale) fault
+        panics = lambda: [a for a in guard.alarms() if a["kind"] != "fault"]  # noqa: E731
+        alarms = wait_until(panics, 120, "the genuine alarm at the guard")
         drained_s = time.monotonic() - began
         assert office.proc.poll() is None, office.log_text()[-3000:]
         assert guard.proc.poll() is None, guard.log_text()[-3000:]
@@ -198,7 +200,7 @@ def test_hostile_payloads_on_every_topic(tmp_path: Path) -> None:
         resp = guard.client.post(f"/api/alarms/{alarm_id}/resolve",
                                    json={"outcome": "handled"})
         assert resp.status_code == 200, resp.text
-        wait_until(lambda: not guard.alarms(), 10, "alarm resolved")
+        wait_until(lambda: not panics(), 10, "alarm resolved")
         rejected = len(guard.get("/api/events", office=OFFICE, type="command_rejected",
                                  limit=10000))
         health = guard.get("/healthz")

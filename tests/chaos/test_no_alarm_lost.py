@@ -100,7 +100,7 @@ class Presser:
         """Resolve this office's open alarm through the API, if the station is up."""
         try:
             open_ = [a for a in self.http.get("/api/alarms", params={"open": "true"}).json()
-                     if a["office"] == self.office]
+                     if a["office"] == self.office and a["kind"] != "fault"]
             if not open_:
                 return
             resp = self.http.post(f"/api/alarms/{open_[0]['alarm_id']}/resolve",

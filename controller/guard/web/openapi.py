@@ -89,6 +89,8 @@ OPENAPI: dict[str, Any] = {
         "/api/events": _get("stored events, newest first", _EVENT_FILTERS, _LIST),
         "/api/events.csv": _get("stored events as CSV", _EVENT_FILTERS,
                                 {"description": "CSV", "content": {"text/csv": {}}}),
+        "/metrics": _get("Prometheus metrics (text format; OpenMetrics on request)",
+                         answer={"description": "metrics", "content": {"text/plain": {}}}),
         "/api/stream": _get("server-sent events: {kind, data} per message",
                             answer={"description": "event stream",
                                     "content": {"text/event-stream": {}}}),
