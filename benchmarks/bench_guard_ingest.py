@@ -159,8 +159,10 @@ def sustained(row: dict[str, float]) -> bool:
 def run(steps: list[int], seconds: float) -> list[dict[str, float]]:
     work = Path(tempfile.mkdtemp(prefix="officesec-bench-ingest-"))
     broker = Mosquitto(work / "mq").start()
+    # the simulated offices are not in a roster: let the station track all of them
     guard = GuardProc(work / "guard", broker.port, escalation={"after_s": 3600},
-                      log={"level": "warning"}).start()
+                      log={"level": "warning"},
+                      security={"max_unknown_offices": 100_000}).start()
     sse = SSEReader(guard.url)
     rows = []
     try:

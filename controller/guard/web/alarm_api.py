@@ -20,13 +20,11 @@ from starlette.routing import Route
 from controller.guard.actions import OUTCOMES
 from controller.guard.alarm_store import KINDS
 from controller.guard.timeline import incident
+from controller.guard.web.access import BadRequestError, UnprocessableError, api
 from controller.guard.web.api import (
     MAX_LIMIT,
-    BadRequestError,
-    UnprocessableError,
     alarm_id_param,
     answer,
-    api,
     csv_safe,
     json_body,
     office_id,
