@@ -88,6 +88,7 @@ class PgCluster(Solo):
         self.heartbeat_s = heartbeat_s
         self.listening = False
         self.notifications = 0
+        self._conn: Any = None  # the campaign's connection (it holds the lock when leading)
         self._tasks: list[asyncio.Task[None]] = []
 
     @property
@@ -96,7 +97,17 @@ class PgCluster(Solo):
         return "leader" if self.leader else "follower"
 
     async def start(self) -> None:
-        """Start campaigning and listening."""
+        """Try for the lead once, then keep campaigning and listening in the background.
+
+        Called before MQTT starts, so a lone station leads from its first message on.
+        """
+        import psycopg  # noqa: PLC0415
+
+        try:
+            self._conn = await asyncio.wait_for(self._connect(), 5 * self.heartbeat_s + 3)
+            await self._try_lock(self._conn)
+        except (psycopg.Error, OSError, TimeoutError) as exc:
+            log.warning("cluster_connection_failed", url=redact_url(self.url), error=str(exc)[:200])
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self._campaign()), loop.create_task(self._listen())]
 
@@ -138,20 +149,16 @@ class PgCluster(Solo):
         import psycopg  # noqa: PLC0415
 
         while True:
-            conn = None
+            conn, self._conn = self._conn, None
             try:
-                conn = await asyncio.wait_for(self._connect(), 5 * self.heartbeat_s + 3)
+                if conn is None:
+                    conn = await asyncio.wait_for(self._connect(), 5 * self.heartbeat_s + 3)
                 while True:
+                    await asyncio.sleep(self.heartbeat_s)
                     if self.leader:
                         await asyncio.wait_for(conn.execute("SELECT 1"), 3 * self.heartbeat_s)
                     else:
-                        cur = await asyncio.wait_for(
-                            conn.execute("SELECT pg_try_advisory_lock(%s)", (LEADER_LOCK,)),
-                            3 * self.heartbeat_s)
-                        row = await cur.fetchone()
-                        if row and row[0]:
-                            self._set_leader(True, "lock acquired")
-                    await asyncio.sleep(self.heartbeat_s)
+                        await self._try_lock(conn)
             except asyncio.CancelledError:
                 raise
             except (psycopg.Error, OSError, TimeoutError) as exc:
@@ -164,6 +171,13 @@ class PgCluster(Solo):
                     with contextlib.suppress(Exception):
                         await conn.close()
             await asyncio.sleep(self.heartbeat_s)
+
+    async def _try_lock(self, conn: Any) -> None:
+        cur = await asyncio.wait_for(
+            conn.execute("SELECT pg_try_advisory_lock(%s)", (LEADER_LOCK,)), 3 * self.heartbeat_s)
+        row = await cur.fetchone()
+        if row and row[0]:
+            self._set_leader(True, "lock acquired")
 
     async def _listen(self) -> None:
         """LISTEN for other stations' alarm changes; re-read everything after each reconnect."""

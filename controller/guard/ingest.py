@@ -285,7 +285,9 @@ class Ingest:
             view.duplicates += 1
             log.info("event_duplicate", office=office, id=str(event.id), seq=event.seq)
             if self.store.shared and self.keeps_seq():
-                self._sequence(event, wall, mono, after)  # another station stored it first
+                # another station may have stored it first: advance or fill, but never take
+                # a copy for the office's restart (a redelivered `controller_started` seq 1)
+                self._sequence(event, wall, mono, after, duplicate=True)
             # a duplicate may still be the answer to a command sent after the first copy
             after.append(lambda: self._confirm(event))
             return True
@@ -302,11 +304,12 @@ class Ingest:
         after.append(lambda: self._confirm(event))
         return True
 
-    def _sequence(self, event: Event, wall: float, mono: float, after: After) -> None:
+    def _sequence(self, event: Event, wall: float, mono: float, after: After, *,
+                  duplicate: bool = False) -> None:
         """Advance the office's `seq`: record, fill or void gaps."""
         office = event.office
         seq = self.store.note_seq(office, event.seq, wall,
-                                  started=event.type == "controller_started")
+                                  started=event.type == "controller_started" and not duplicate)
         voided = False
         if event.void_from is not None and event.void_to is not None:
             voided = self.store.void_range(office, event.void_from, event.void_to)

@@ -172,10 +172,10 @@ class GuardService:
     async def start(self) -> None:
         """Connect to the broker and start the timers."""
         self._loop = asyncio.get_running_loop()
+        await self.follow.cluster.start()  # a lone station on PostgreSQL leads at once
         self.mqtt.start()
-        if self.follow.leader:
-            self.escalator.resume()
-        await self.follow.cluster.start()
+        if self.follow.leader and not self.store.shared:
+            self.escalator.resume()  # on a shared store: when it becomes the leader
         self._tasks = [self._loop.create_task(self._ticker()),
                        self._loop.create_task(self._checkpointer()),
                        self._loop.create_task(self.selftest.loop())]
