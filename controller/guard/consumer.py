@@ -10,6 +10,7 @@ an exception in a paho callback would silently kill its network thread.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import threading
 from collections.abc import Callable
@@ -21,6 +22,7 @@ from paho.mqtt.enums import MQTTErrorCode
 
 from controller import mqttclient
 from controller.guard.guard_config import GuardConfig
+from controller.guard.paho_loop import LoopDriver
 from controller.mqttclient import connect_kwargs, make_client, read_buffered
 from controller.protocol.messages import MAX_PAYLOAD_BYTES, Topics
 
@@ -69,6 +71,7 @@ class GuardMqtt:
         self.client_id = cfg.mqtt.client_id or f"officesec-guard-{cfg.guard.id}"
         self._v5 = cfg.mqtt.protocol == "5"
         self._lock = threading.Lock()
+        self.driver: LoopDriver | None = None
         client = make_client(cfg.mqtt, self.client_id,
                              will_topic=self.topics.guard_availability(cfg.guard.id),
                              persistent=True, manual_ack=True, client_class=_BatchReadClient,
@@ -83,10 +86,28 @@ class GuardMqtt:
     # ------------------------------------------------------------- lifecycle
 
     def start(self) -> None:
-        """Connect in the background; paho retries until the broker answers."""
+        """Connect in the background on the running event loop, retrying until it answers.
+
+        paho runs on the loop itself (`paho_loop.LoopDriver`): messages arrive on
+        the loop thread, with no GIL hand-off from a network thread.
+        """
         kwargs = connect_kwargs(self.cfg.mqtt, persistent=True, session_expiry_s=SESSION_EXPIRY_S,
                                 receive_maximum=RECEIVE_MAXIMUM)
-        mqttclient.start(self.client, **kwargs)
+        self.driver = LoopDriver(self.client, self.cfg.mqtt, kwargs)
+        self.driver.start()
+
+    def alive(self) -> bool:
+        """The connection manager runs (for the systemd watchdog)."""
+        return self.driver is not None and self.driver.alive()
+
+    async def aclose(self, timeout: float = 1.0) -> None:
+        """Stop reconnecting, say offline, disconnect cleanly (from the event loop)."""
+        if self.driver is not None:
+            await self.driver.stop()
+        await asyncio.to_thread(self.stop, timeout)  # waits for the PUBACK the loop reads
+        await asyncio.sleep(0.05)  # the DISCONNECT is written by the loop
+        if self.driver is not None:
+            self.driver.detach()
 
     def stop(self, timeout: float = 1.0) -> None:
         """Say offline (retained; the will is not sent on a clean disconnect) and leave."""
@@ -98,7 +119,6 @@ class GuardMqtt:
         except (RuntimeError, ValueError) as exc:
             log.warning("guard_offline_not_published", error=str(exc))
         self.client.disconnect()
-        self.client.loop_stop()
 
     def ack(self, mid: int, qos: int) -> None:
         """Acknowledge one received message to the broker (after it is committed)."""
@@ -126,6 +146,8 @@ class GuardMqtt:
             client.publish(self.topics.guard_availability(self.cfg.guard.id), b"online", qos=1,
                            retain=True)
             client.subscribe([(self.topics.all_offices(leaf), qos) for leaf, qos in SUBSCRIPTIONS])
+            if self.driver is not None:
+                self.driver.connacked = True
             self.connected = True
             self._on_status(True)
         except Exception:

@@ -190,7 +190,7 @@ class GuardService:
         for task in pending:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        await asyncio.to_thread(self.mqtt.stop, 1.0)
+        await self.mqtt.aclose(1.0)
         await self.follow.cluster.stop()
         self._drain()
         self.store.close()
@@ -199,7 +199,7 @@ class GuardService:
     # --------------------------------------------------------------- MQTT side
 
     def _on_mqtt(self, topic: str, payload: bytes, mid: int, qos: int, retain: bool) -> None:
-        """In paho's thread: queue the message and wake the loop once per batch.
+        """On the event loop (paho is driven by it): queue the message, drain once per batch.
 
         Events are acknowledged only after their commit. Retained topics (state,
         availability, alarm) are acknowledged here at once: the broker keeps them
@@ -218,15 +218,16 @@ class GuardService:
                     self._scheduled == "later" and not urgent):
                 return
             self._scheduled = "now" if urgent else "later"
+        # paho runs on the event loop (paho_loop.py): this is the loop thread
         if urgent:
-            self._loop.call_soon_threadsafe(self._drain)
+            self._loop.call_soon(self._drain)
         else:
-            self._loop.call_soon_threadsafe(self._loop.call_later, STATE_COALESCE_S, self._drain)
+            self._loop.call_later(STATE_COALESCE_S, self._drain)
 
     def _on_mqtt_status(self, connected: bool) -> None:
         if self._loop is None:
             return
-        self._loop.call_soon_threadsafe(self._set_broker, connected)
+        self._loop.call_soon_threadsafe(self._set_broker, connected)  # also from the connect thread
 
     def _set_broker(self, connected: bool) -> None:
         self.faults.set_broker(connected, time.monotonic())
