@@ -42,17 +42,17 @@ class AckResender:
 
     def tick(self, mono: float) -> int:
         """Re-send what is due; returns how many acks were sent."""
-        offices = {v.id: self._reachable_now(v.id) for v in self.model.offices.values()}
+        pending = self.store.active_brief(ack_pending=True)
+        # only offices with an unconfirmed ack are watched (a fleet has thousands of offices)
+        offices = {a["office"]: self._reachable_now(a["office"]) for a in pending}
         came_back = {o for o, up in offices.items() if up and not self._reachable.get(o, True)}
         self._reachable = offices
         if not self.commander.can_sign:
             return 0
         sent = 0
         waiting = set()
-        for alarm_id in self.store.active_alarm_ids():
-            alarm = self.store.alarm(alarm_id)
-            if alarm is None or alarm["kind"] == "fault" or not alarm["guard_ack_by"]:
-                continue
+        for alarm in pending:
+            alarm_id = alarm["alarm_id"]
             waiting.add(alarm_id)
             office = alarm["office"]
             last = self._last.setdefault(alarm_id, mono)  # the guard's own send counts
@@ -71,12 +71,13 @@ class AckResender:
         alarm_id = str(alarm["alarm_id"])
         by = str(alarm["guard_ack_by"])
         command = self.commander.build("ack", str(alarm["office"]), by, alarm_id=alarm_id)
+        at = format_ts(utcnow())  # before sending: the office's answer comes after it
         accepted = self.commander.send(command)
         self._last[alarm_id] = mono
         self.resent += 1
         resends = int(str(alarm.get("ack_resends") or 0)) + 1
         self.store.update_alarm(alarm_id, ack_resends=resends)
-        self.store.log_alarm(alarm_id, format_ts(utcnow()), "ack_resent", by,
+        self.store.log_alarm(alarm_id, at, "ack_resent", by,
                              f"attempt {resends + 1}: the office has not confirmed yet")
         log.warning("ack_resent", alarm_id=alarm_id, office=alarm["office"], by=by,
                     attempt=resends + 1, accepted=accepted)

@@ -74,10 +74,17 @@ class AlarmTables:
         return {row[0]: int(row[1]) for row in self.db.execute(
             "SELECT kind, COUNT(*) FROM alarms WHERE state != 'closed' GROUP BY kind")}
 
-    def active_alarm_ids(self) -> list[str]:
-        """Alarms nobody has acknowledged yet (at the office, for panics and drills)."""
-        return [r[0] for r in self.db.execute(
-            "SELECT alarm_id FROM alarms WHERE state = 'active' ORDER BY received_at")]
+    def active_brief(self, *, ack_pending: bool = False) -> list[dict[str, Any]]:
+        """Unacknowledged alarms, only the columns the timers need (asked on every tick).
+
+        `ack_pending`: only panics/drills a guard acknowledged that the office has
+        not confirmed yet.
+        """
+        sql = ("SELECT alarm_id, office, kind, state, received_at, escalation_level,"
+               " guard_ack_by, ack_resends FROM alarms WHERE state = 'active'")
+        if ack_pending:
+            sql += " AND kind != 'fault' AND guard_ack_by IS NOT NULL"
+        return [dict(r) for r in self.db.execute(sql + " ORDER BY received_at")]
 
     def open_faults(self) -> list[dict[str, Any]]:
         """Every fault alarm that is not closed (one per office and condition), briefly.

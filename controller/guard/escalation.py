@@ -122,16 +122,16 @@ class Escalator:
     def tick(self, wall: float, mono: float) -> list[dict[str, Any]]:
         """Escalate every alarm whose next level is due; returns the escalated alarms."""
         done = []
-        active = self.store.active_alarm_ids()
-        for alarm_id in active:
-            alarm = self.store.alarm(alarm_id)
-            if alarm is None:
+        active = self.store.active_brief()
+        for brief in active:
+            due = self.next_due(brief, wall, mono)
+            if due is None or mono < due:
                 continue
-            due = self.next_due(alarm, wall, mono)
-            if due is not None and mono >= due:
+            alarm = self.store.alarm(brief["alarm_id"])
+            if alarm is not None:
                 done.append(self.escalate(alarm, int(alarm["escalation_level"] or 0) + 1, wall))
         if len(self._seen) > 2 * len(active) + 1000:  # forget alarms no longer waiting
-            keep = set(active)
+            keep = {a["alarm_id"] for a in active}
             self._seen = {k: v for k, v in self._seen.items() if k in keep}
         return done
 

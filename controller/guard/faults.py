@@ -53,6 +53,9 @@ class OfficeFaultInputs:
     gaps_since: float | None = None  # monotonic: when the office's gaps were first seen
 
 
+NO_INPUTS = OfficeFaultInputs()
+
+
 def conditions(view: OfficeView, inputs: OfficeFaultInputs, mono: float, up_since: float,
                cfg: FaultsCfg) -> set[str]:
     """The fault conditions that hold for one office right now (pure)."""
@@ -144,10 +147,18 @@ class FaultTracker:
         # silence is only a sign of a dead office while the station itself hears the broker
         judge_silence = self.broker_ok and mono >= self.frozen_until
         for view in self.model.offices.values():
-            inputs = self._inputs(view.id)
-            inputs.gaps_since = (inputs.gaps_since or mono) if view.gaps > 0 else None
-            self._door_closed_in_state(view, inputs)
-            found = conditions(view, inputs, mono, self.started, self.cfg)
+            inputs = self.inputs.get(view.id)
+            if view.gaps > 0:
+                inputs = inputs or self._inputs(view.id)
+                inputs.gaps_since = inputs.gaps_since or mono
+            elif inputs is not None:
+                inputs.gaps_since = None
+            if inputs is not None and inputs.door:
+                self._door_closed_in_state(view, inputs)
+            elif (view.seen and view.availability == "online" and not view.stale
+                  and view.gaps == 0 and not (view.state or {}).get("faults")):
+                continue  # the usual case, thousands of times a tick: nothing is wrong
+            found = conditions(view, inputs or NO_INPUTS, mono, self.started, self.cfg)
             if not judge_silence:
                 found -= SILENCE_FAULTS
                 keep.update((view.id, f) for f in SILENCE_FAULTS)
