@@ -36,8 +36,10 @@ from typing import Any, Protocol
 import structlog
 
 from controller.guard.db import NOTIFY_CHANNEL, redact_url
+from controller.guard.drills import SelfTester
 from controller.guard.escalation import Escalator
 from controller.guard.hub import Hub
+from controller.guard.ingest import Ingest
 from controller.guard.model import LiveModel
 from controller.guard.store import Store
 
@@ -231,6 +233,8 @@ class Station(Protocol):
     hub: Hub
     escalator: Escalator
     model: LiveModel
+    ingest: Ingest
+    selftest: SelfTester
 
     def health(self) -> dict[str, Any]: ...
 
@@ -252,6 +256,8 @@ class Follow:
         self.cluster: Solo = PgCluster(
             cfg_url, station, on_leader=self._on_leader, on_alarms=self._on_alarms,
             on_resync=self._on_resync) if svc.store.shared else Solo()
+        svc.ingest.keeps_seq = lambda: self.leader  # gaps are kept by the leader alone
+        svc.selftest.leads = lambda: self.leader  # scheduled drill rounds too
 
     @property
     def leader(self) -> bool:

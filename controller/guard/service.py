@@ -30,6 +30,7 @@ from controller.guard.drills import SelfTester
 from controller.guard.escalation import Escalator
 from controller.guard.fault_texts import describe
 from controller.guard.faults import FaultTracker
+from controller.guard.gc_policy import GcPolicy
 from controller.guard.guard_config import GuardConfig
 from controller.guard.hub import Hub
 from controller.guard.ingest import Ingest, IngestLimits
@@ -103,9 +104,8 @@ class GuardService:
         self.selftest = SelfTester(cfg.selftest, self.commander, self.hub, self.model.online_ids,
                                    self.actions.resolve_for)
         # several stations on one PostgreSQL store: one leader does the once-per-system work
-        self.follow = Follow(self, cfg.store.target, cfg.guard.id)
-        self.ingest.keeps_seq = lambda: self.follow.leader
-        self.selftest.leads = lambda: self.follow.leader
+        self.follow = Follow(self, cfg.store.target, cfg.guard.id)  # also gates ingest, drills
+        self.gc = GcPolicy(time.monotonic())  # no full-heap GC pauses at random moments
         self.users = {u.name: u for u in cfg.users}
         self.broker_connected = False
         self.broker_changed_at = time.time()
@@ -346,6 +346,7 @@ class GuardService:
 
         try:
             self.follow.follower_tick(mono)
+            self.gc.tick(mono)
         except Exception:
             log.exception("tick_failed", step="follower")
 
