@@ -7,7 +7,7 @@ event loop waits: measured 36-176 ms with 5,000 offices on this machine, a
 tail an alarm would wait behind. Nearly all of these objects are freed by
 reference counting (no cycles), so walking them finds nothing.
 
-So every `FREEZE_S` the station runs a cheap young collection and then
+So every `FREEZE_S` (2 s) the station runs a cheap young collection and then
 `gc.freeze()`s what survived: a full collection then only walks what was
 allocated since. Every `FULL_S` it unfreezes and runs one full collection
 (timed and logged), so that cycles which became garbage after being frozen
@@ -23,7 +23,7 @@ import structlog
 
 log = structlog.get_logger("officesec.guard.gc")
 
-FREEZE_S = 10.0
+FREEZE_S = 2.0
 FULL_S = 6 * 3600.0
 
 

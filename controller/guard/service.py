@@ -47,6 +47,7 @@ log = structlog.get_logger("officesec.guard.service")
 
 TICK_S = 0.25
 MAX_BATCH = 2000
+STATE_BATCH = 500  # states per drain: an event arriving meanwhile waits at most one such batch
 STATE_COALESCE_S = 0.02
 CHECKPOINT_S = 5.0
 SNAPSHOT_MIN_S = 2.0  # a burst is pushed as a snapshot at most this often
@@ -241,7 +242,7 @@ class GuardService:
         with self._lock:
             batch = [self._inbox.popleft() for _ in range(min(len(self._inbox), MAX_BATCH))]
             batch += [self._states.popleft()
-                      for _ in range(min(len(self._states), MAX_BATCH - len(batch)))]
+                      for _ in range(min(len(self._states), STATE_BATCH, MAX_BATCH - len(batch)))]
             more = bool(self._inbox or self._states)
             self._scheduled = "now" if more else None
         if more and self._loop is not None:
