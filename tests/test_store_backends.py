@@ -71,3 +71,16 @@ def test_a_commit_that_changed_alarms_notifies_the_other_stations() -> None:
         finally:
             listener.close()
             store.close()
+
+
+def test_text_with_a_nul_byte_is_stored_on_both_backends(store_target: str) -> None:
+    store = Store(store_target)
+    try:
+        row, _ = store.upsert_alarm("22222222-2222-2222-2222-222222222222", "eg-101",
+                                    state="acknowledged", at="2026-01-01T00:00:00.000Z",
+                                    now=1.0, by="anna\x00", location={"label": "Raum\x00 1"})
+        store.commit()
+        assert row["acknowledged_by"] in ("anna\x00", "anna\ufffd")
+        assert store.alarm(row["alarm_id"]) is not None
+    finally:
+        store.close()

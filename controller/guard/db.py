@@ -48,6 +48,14 @@ UPSERT_KEYS: dict[str, tuple[str, ...]] = {
     "alarms": ("alarm_id",),
     "events": ("id",),
 }
+# the store runs on the event loop: a hung server or another station's row lock must fail a
+# statement within seconds (the batch is then not acked, or retried one by one), never freeze it
+SESSION: dict[str, Any] = {
+    "connect_timeout": 5, "keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 2,
+    "keepalives_count": 2, "tcp_user_timeout": 10000,
+    "options": "-c statement_timeout=10000 -c lock_timeout=3000"
+               " -c idle_in_transaction_session_timeout=60000",
+}
 MIGRATE_LOCK = 0x6F66_7365_6301  # advisory lock key for schema changes ("ofsec" + 1)
 _WRITE = re.compile(r"^\s*(INSERT|UPDATE|DELETE|REPLACE)\b", re.I)
 
@@ -147,6 +155,12 @@ def translate(sql: str) -> str:
     return out.rstrip().rstrip(";") + f" ON CONFLICT ({', '.join(quoted)}) {action}"
 
 
+def _params(values: Any) -> tuple[Any, ...]:
+    """PostgreSQL text cannot hold NUL (SQLite can): one office's odd byte must not fail a batch."""
+    return tuple(v.replace("\x00", "\ufffd") if isinstance(v, str) and "\x00" in v else v
+                 for v in values)
+
+
 def pg_ddl(script: str) -> str:
     """SQLite DDL as PostgreSQL DDL: identity keys, 64-bit integers, double precision."""
     out = re.sub(r"INTEGER PRIMARY KEY AUTOINCREMENT",
@@ -168,7 +182,7 @@ class PgDb:
         self.url = url
         self.station = station
         self.pool = ConnectionPool(url, min_size=1, max_size=pool_max, open=False,
-                                   kwargs={"autocommit": True, "connect_timeout": 5},
+                                   kwargs={"autocommit": True, **SESSION},
                                    check=ConnectionPool.check_connection, name="officesec")
         try:
             self.pool.open(wait=True, timeout=10)
@@ -213,7 +227,7 @@ class PgDb:
             if sql.lstrip()[:6].upper() == "PRAGMA":
                 return conn.cursor(row_factory=_row_factory)
             cur = conn.cursor(row_factory=_row_factory)
-            cur.execute(translate(sql), tuple(parameters) if parameters else None)
+            cur.execute(translate(sql), _params(parameters) if parameters else None)
             return cur
         except self._psycopg.Error as exc:
             raise self._fail(exc) from exc
@@ -226,7 +240,7 @@ class PgDb:
                 conn.execute("BEGIN")
                 self.in_transaction = True
             cur = conn.cursor(row_factory=_row_factory)
-            cur.executemany(translate(sql), [tuple(p) for p in parameters])
+            cur.executemany(translate(sql), [_params(p) for p in parameters])
             return cur
         except self._psycopg.Error as exc:
             raise self._fail(exc) from exc
@@ -288,6 +302,9 @@ class PgDb:
         self.commit()
         conn = self._connection()
         try:
+            # a migration of a big store may take long, and so may waiting for another's
+            conn.execute("SET statement_timeout = 0")
+            conn.execute("SET lock_timeout = 0")
             conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATE_LOCK,))
         except self._psycopg.Error as exc:
             raise self._fail(exc) from exc
@@ -297,6 +314,8 @@ class PgDb:
             if self._conn is conn:
                 with contextlib.suppress(self._psycopg.Error):
                     conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATE_LOCK,))
+                    conn.execute("RESET statement_timeout")
+                    conn.execute("RESET lock_timeout")
 
     def columns(self, table: str) -> set[str]:
         """Column names of a table (SQLite's PRAGMA table_info)."""

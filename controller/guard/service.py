@@ -250,9 +250,24 @@ class GuardService:
         if not batch:
             return
         self.messages_in += len(batch)
+        if not self._apply(batch, time.time(), time.monotonic()) and self.store.shared \
+                and len(batch) > 1 and self.store.healthy():
+            # a shared store refuses a batch for one message's sake (a deadlock with another
+            # station, a value PostgreSQL rejects): apply them one by one, so the others
+            # are stored and acked now instead of waiting, unacked, for the next reconnect
+            for one in batch:
+                if not self._apply([one], time.time(), time.monotonic()) and \
+                        self.store.healthy():
+                    log.error("message_not_storable", topic=one[0][:200])
+                    self.mqtt.ack(one[2], one[3])  # logged and dropped, like a bad payload
+        if len(self._dirty) <= OFFICE_QUICK:
+            self._flush_offices()  # the usual case: at once; larger sets wait for the tick
+
+    def _apply(self, batch: list[tuple[str, bytes, int, int, bool]], wall: float, mono: float
+               ) -> bool:
+        """Handle, commit, ack, then show one batch; False (nothing acked) when the store failed."""
         after: list[Any] = []
         dirty = False
-        wall, mono = time.time(), time.monotonic()
         try:
             for topic, payload, _mid, _qos, _retain in batch:
                 try:
@@ -273,7 +288,7 @@ class GuardService:
             log.error("store_write_failed", error=str(exc), batch=len(batch))
             with contextlib.suppress(sqlite3.Error):
                 self.store.db.rollback()
-            return
+            return False
         for _topic, _payload, mid, qos, _retain in batch:
             self.mqtt.ack(mid, qos)
         for fn in after:
@@ -281,8 +296,7 @@ class GuardService:
                 fn()
             except Exception:
                 log.exception("after_commit_failed")
-        if len(self._dirty) <= OFFICE_QUICK:
-            self._flush_offices()  # the usual case: at once; larger sets wait for the tick
+        return True
 
     # ------------------------------------------------------------------ timers
 
