@@ -84,3 +84,20 @@ def test_text_with_a_nul_byte_is_stored_on_both_backends(store_target: str) -> N
         assert store.alarm(row["alarm_id"]) is not None
     finally:
         store.close()
+
+
+def test_office_info_survives_a_restart_on_both_backends(store_target: str) -> None:
+    store = Store(store_target)
+    store.set_office_info("eg-101", {"state": {"door": "locked"}, "location": {}}, 1.0)
+    store.set_office_info("eg-101", {"state": {"door": "open"}, "location": {}}, 2.0)
+    store.commit()
+    store.set_office_info("eg-102", {"state": {"door": "locked"}, "location": {}}, 3.0)
+    store.close()  # pending info is committed by close too
+    again = Store(store_target)
+    try:
+        rows = again.office_rows()
+        assert rows["eg-101"]["info"]["state"]["door"] == "open"
+        assert rows["eg-101"]["first_seen"] == 1.0
+        assert rows["eg-102"]["info"]["state"]["door"] == "locked"
+    finally:
+        again.close()

@@ -58,6 +58,7 @@ class Store(AlarmChanges):
             where = "store.url" if self.shared else "store.path"
             raise StoreError(f"{where}: cannot open {redact_url(path)}: {exc}") from exc
         self.path = path
+        self._info: dict[str, tuple[str, float]] = {}  # office -> (info, now), PostgreSQL only
         self._ckpt: sqlite3.Connection | None = None
         self._ckpt_lock = threading.Lock()
 
@@ -88,7 +89,7 @@ class Store(AlarmChanges):
     def close(self) -> None:
         """Commit what is pending, checkpoint, and close the connections."""
         try:
-            self.db.commit()
+            self.commit()
             if not self.shared:
                 self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         finally:
@@ -115,7 +116,16 @@ class Store(AlarmChanges):
 
     def commit(self) -> None:
         """Make the batch durable; only after this may the broker be acknowledged."""
+        if self._info:
+            self._write_info()
         self.db.commit()
+
+    def _write_info(self) -> None:
+        rows = [(office, now, info) for office, (info, now) in self._info.items()]
+        self._info.clear()
+        self.db.executemany(
+            "INSERT INTO offices(id, first_seen, info) VALUES (?,?,?)"
+            " ON CONFLICT(id) DO UPDATE SET info = excluded.info", rows)
 
     def healthy(self) -> bool:
         """A trivial read succeeds."""
@@ -193,6 +203,12 @@ class Store(AlarmChanges):
 
     def set_office_info(self, office: str, info: dict[str, Any], now: float) -> None:
         """Keep the last known state of an office so a restart shows it at once."""
+        if self.shared:
+            # PostgreSQL: one pipelined statement per batch at commit, not two round trips
+            # per office (20,000 offices' first states at once would stall the loop for seconds)
+            first = self._info[office][1] if office in self._info else now
+            self._info[office] = (json.dumps(info), first)
+            return
         self.ensure_office(office, now)
         self.db.execute("UPDATE offices SET info = ? WHERE id = ?", (json.dumps(info), office))
 
