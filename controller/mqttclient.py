@@ -203,3 +203,34 @@ def write_queued(client: mqtt.Client) -> None:
         if command == DISCONNECT or (command == PUBLISH and packet["qos"] == 0):
             return
     client._packet_write()
+
+
+def plain_publish(client: mqtt.Client) -> tuple[bytes, bytes, int, int, bool] | None:
+    """The PUBLISH paho has just read, decoded cheaply: (topic, payload, mid, qos, retain).
+
+    paho builds a `Properties` object for every MQTT 5 PUBLISH, even one that
+    has none, and that alone cost more than the whole rest of a heartbeat's
+    handling (measured: about half of paho's 35 µs per message under a
+    profiler). For QoS 0/1 packets without properties this reads the fields
+    straight from paho's input buffer; anything else (QoS 2, properties such
+    as topic aliases, an empty topic) returns None and paho decodes it as usual.
+    """
+    packet = client._in_packet
+    header = packet["command"]
+    qos = (header & 0x06) >> 1
+    if qos > 1:
+        return None
+    data = packet["packet"]
+    tlen = int.from_bytes(data[0:2], "big")
+    if tlen == 0:
+        return None
+    pos = 2 + tlen
+    mid = 0
+    if qos:
+        mid = int.from_bytes(data[pos:pos + 2], "big")
+        pos += 2
+    if client._protocol == mqtt.MQTTv5:
+        if pos >= len(data) or data[pos] != 0:
+            return None  # properties present (or malformed): paho's own decoder
+        pos += 1
+    return bytes(data[2:2 + tlen]), bytes(data[pos:]), mid, qos, bool(header & 0x01)

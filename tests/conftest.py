@@ -43,3 +43,15 @@ def mock_factory() -> Iterator[object]:
     finally:
         Device.pin_factory.reset()
         Device.pin_factory = saved
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """What `Store()` opens, once per backend: a SQLite file, then a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        yield str(tmp_path / "guard.sqlite3")
+        return
+    from tests.pg import fresh_database
+
+    with fresh_database() as url:
+        yield url

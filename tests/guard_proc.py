@@ -20,6 +20,7 @@ import httpx
 from argon2 import PasswordHasher
 
 from controller.protocol.signing import keygen
+from tests import pg
 from tests.broker import Mosquitto, free_port, terminate
 from tests.office_proc import write_toml
 
@@ -74,6 +75,9 @@ class GuardProc:
             sections["security"]["signing_key"] = str(keys / "guard-signing.key")
         for name, keys_ in overrides.items():
             sections.setdefault(name, {}).update(keys_)
+        self.own_database: str | None = None  # created here, dropped by close()
+        if pg.wanted() and "url" not in sections["store"]:
+            self.own_database = sections["store"]["url"] = pg.create_database()
         if "hosts" in sections["mqtt"]:  # a broker list replaces host/port
             sections["mqtt"].pop("host", None)
             sections["mqtt"].pop("port", None)
@@ -127,6 +131,9 @@ class GuardProc:
         self.kill()
         self.client.close()
         self.admin.close()
+        if self.own_database is not None:
+            pg.drop_database(self.own_database)
+            self.own_database = None
 
     def log_text(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
-from pathlib import Path
 
+from controller.guard.db import Db, PgDb, is_postgres
 from controller.guard.schema import SCHEMA_VERSION
 from controller.guard.store import Store
 
@@ -40,8 +40,8 @@ CREATE INDEX IF NOT EXISTS audit_at ON audit(at);
 """
 
 
-def _old_store(path: Path) -> None:
-    db = sqlite3.connect(path)
+def _old_store(target: str) -> None:
+    db: Db = PgDb(target) if is_postgres(target) else sqlite3.connect(target)
     db.executescript(OLD_SCHEMA)
     rows = [("11111111-1111-1111-1111-111111111111", 0, "resolved", "ack"),
             ("22222222-2222-2222-2222-222222222222", 1, "active", None),
@@ -56,8 +56,8 @@ def _old_store(path: Path) -> None:
     db.close()
 
 
-def test_first_release_store_is_migrated(tmp_path: Path) -> None:
-    path = tmp_path / "guard.sqlite3"
+def test_first_release_store_is_migrated(store_target: str) -> None:
+    path = store_target
     _old_store(path)
     store = Store(str(path))
     assert store.schema_version == SCHEMA_VERSION

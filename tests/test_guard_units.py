@@ -22,8 +22,8 @@ def _gaps(store: Store) -> list[tuple[int, int]]:
     return [(g["from_seq"], g["to_seq"]) for g in store.gaps("eg-101")]
 
 
-def test_gaps_are_found_split_and_filled() -> None:
-    store = Store(":memory:")
+def test_gaps_are_found_split_and_filled(store_target: str) -> None:
+    store = Store(store_target)
     assert store.note_seq("eg-101", 5, 0.0).new_gap is None  # first sight is the baseline
     assert store.note_seq("eg-101", 10, 0.0).new_gap == (6, 9)
     assert store.note_seq("eg-101", 8, 0.0).filled
@@ -40,8 +40,8 @@ def test_gaps_are_found_split_and_filled() -> None:
     assert store.tail_gap("eg-110", 5000, 0.0, first_window=1000) == (4001, 5000)
 
 
-def test_void_range_is_not_a_gap_and_reset_starts_over() -> None:
-    store = Store(":memory:")
+def test_void_range_is_not_a_gap_and_reset_starts_over(store_target: str) -> None:
+    store = Store(store_target)
     store.note_seq("eg-101", 1, 0.0)
     store.note_seq("eg-101", 300, 0.0)
     assert _gaps(store) == [(2, 299)]
@@ -52,8 +52,8 @@ def test_void_range_is_not_a_gap_and_reset_starts_over() -> None:
     assert store.max_seq("eg-101") == 1
 
 
-def test_duplicates_are_counted_and_alarm_state_only_moves_forward() -> None:
-    store = Store(":memory:")
+def test_duplicates_are_counted_and_alarm_state_only_moves_forward(store_target: str) -> None:
+    store = Store(store_target)
     event = _event(1)
     assert store.insert_event(event, 0.0)
     assert not store.insert_event(event, 0.0)
@@ -167,8 +167,8 @@ def test_a_burst_of_office_changes_goes_out_as_one_snapshot() -> None:
     asyncio.run(scenario())
 
 
-def test_store_survives_reopen_and_checkpoints(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    path = str(tmp_path / "g.sqlite3")
+def test_store_survives_reopen_and_checkpoints(store_target: str) -> None:
+    path = store_target
     store = Store(path)
     for seq in range(1, 51):
         assert store.insert_event(_event(seq), 0.0)

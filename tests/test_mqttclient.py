@@ -23,6 +23,9 @@ def test_paho_internals_used_by_the_factory_still_exist():
     assert callable(client._handle_on_connect_fail)
     assert callable(client._packet_write)
     assert client._thread_terminate is False
+    assert isinstance(client._in_packet, dict) and "command" in client._in_packet
+    assert "packet" in client._in_packet and client._protocol == mqtt.MQTTv5
+    assert callable(client._handle_publish)
     assert mqttclient.loop_thread_alive(client) is False
     assert mqttclient.pending_out_packets(client) == 0
 
@@ -62,3 +65,22 @@ def test_every_part_builds_its_client_through_the_factory():
                  if p.name != "mqttclient.py" and "mqtt.Client(" in p.read_text()]
     assert offenders == []
     assert isinstance(mqttclient.make_client(MqttCfg(), "t"), mqtt.Client)
+
+
+def test_plain_publish_decodes_what_paho_would_and_leaves_the_rest_to_paho():
+    v5 = mqttclient.make_client(MqttCfg(), "t-plain")
+    v3 = mqttclient.make_client(MqttCfg(protocol="3.1.1"), "t-plain3")
+    topic = b"officesec/office/eg-101/event"
+    body = len(topic).to_bytes(2, "big") + topic
+    v5._in_packet.update(command=0x31, packet=body + b"\x00{}")  # QoS 0, retained, no props
+    assert mqttclient.plain_publish(v5) == (topic, b"{}", 0, 0, True)
+    v5._in_packet.update(command=0x32, packet=body + b"\x01\x02\x00{}")  # QoS 1, mid 258
+    assert mqttclient.plain_publish(v5) == (topic, b"{}", 258, 1, False)
+    v5._in_packet.update(command=0x30, packet=body + b"\x03\x23\x00\x05{}")  # a topic alias
+    assert mqttclient.plain_publish(v5) is None
+    v5._in_packet.update(command=0x34, packet=body + b"\x00\x01\x00{}")  # QoS 2
+    assert mqttclient.plain_publish(v5) is None
+    v3._in_packet.update(command=0x30, packet=body + b"{}")  # 3.1.1 has no properties
+    assert mqttclient.plain_publish(v3) == (topic, b"{}", 0, 0, False)
+    v3._in_packet.update(command=0x30, packet=b"\x00\x00{}")  # empty topic: paho says malformed
+    assert mqttclient.plain_publish(v3) is None

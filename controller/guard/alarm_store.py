@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from controller.errors import StoreError
+from controller.guard.db import Db
 
 ALARM_RANK = {"active": 0, "acknowledged": 1, "closed": 2}
 KIND_RANK_SQL = "CASE kind WHEN 'panic' THEN 0 WHEN 'fault' THEN 1 ELSE 2 END"
@@ -36,7 +37,7 @@ def _identity(alarm: dict[str, Any]) -> dict[str, Any]:
 class AlarmTables:
     """Alarm SQL; `alarm_view` adds the live fields (escalation countdown) to every row."""
 
-    db: sqlite3.Connection
+    db: Db
     alarm_view: Callable[[dict[str, Any]], dict[str, Any]] = staticmethod(_identity)
 
     def alarm(self, alarm_id: str) -> dict[str, Any] | None:
@@ -103,8 +104,9 @@ class AlarmTables:
         current = self.alarm(alarm_id)
         if current is None:
             self.db.execute(
-                "INSERT INTO alarms(alarm_id, office, test, state, raised_at, received_at,"
-                " presses, location, kind) VALUES (?,?,?,?,?,?,?,?,?)",
+                # OR IGNORE: another station on a shared store may insert it first
+                "INSERT OR IGNORE INTO alarms(alarm_id, office, test, state, raised_at,"
+                " received_at, presses, location, kind) VALUES (?,?,?,?,?,?,?,?,?)",
                 (alarm_id, office, int(test), "active", at, now, presses or 1,
                  json.dumps(location or {}), "drill" if test else "panic"))
             current = self.alarm(alarm_id)

@@ -10,6 +10,7 @@ an exception in a paho callback would silently kill its network thread.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import threading
 from collections.abc import Callable
@@ -21,7 +22,8 @@ from paho.mqtt.enums import MQTTErrorCode
 
 from controller import mqttclient
 from controller.guard.guard_config import GuardConfig
-from controller.mqttclient import connect_kwargs, make_client, read_buffered
+from controller.guard.paho_loop import LoopDriver
+from controller.mqttclient import connect_kwargs, make_client, plain_publish, read_buffered
 from controller.protocol.messages import MAX_PAYLOAD_BYTES, Topics
 
 log = structlog.get_logger("officesec.guard.mqtt")
@@ -46,9 +48,19 @@ class _BatchReadClient(mqtt.Client):
     batch is full); everything else is paho's own.
     """
 
+    plain: Callable[[bytes, bytes, int, int, bool], None] | None = None
+    """Takes QoS 0/1 PUBLISHes without properties (nearly all), skipping paho's decoder."""
+
     def loop_read(self, max_packets: int = 1) -> MQTTErrorCode:
         """Read what is buffered, up to READ_BATCH packets."""
         return read_buffered(self, max(max_packets, READ_BATCH))
+
+    def _handle_publish(self) -> MQTTErrorCode:
+        fields = plain_publish(self) if self.plain is not None else None
+        if fields is None:
+            return super()._handle_publish()
+        self.plain(*fields)  # type: ignore[misc]
+        return MQTTErrorCode.MQTT_ERR_SUCCESS
 
 
 MessageHandler = Callable[[str, bytes, int, int, bool], None]
@@ -69,6 +81,7 @@ class GuardMqtt:
         self.client_id = cfg.mqtt.client_id or f"officesec-guard-{cfg.guard.id}"
         self._v5 = cfg.mqtt.protocol == "5"
         self._lock = threading.Lock()
+        self.driver: LoopDriver | None = None
         client = make_client(cfg.mqtt, self.client_id,
                              will_topic=self.topics.guard_availability(cfg.guard.id),
                              persistent=True, manual_ack=True, client_class=_BatchReadClient,
@@ -79,14 +92,34 @@ class GuardMqtt:
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
         client.on_connect_fail = self._on_connect_fail
+        if isinstance(client, _BatchReadClient):
+            client.plain = self._on_plain
 
     # ------------------------------------------------------------- lifecycle
 
     def start(self) -> None:
-        """Connect in the background; paho retries until the broker answers."""
+        """Connect in the background on the running event loop, retrying until it answers.
+
+        paho runs on the loop itself (`paho_loop.LoopDriver`): messages arrive on
+        the loop thread, with no GIL hand-off from a network thread.
+        """
         kwargs = connect_kwargs(self.cfg.mqtt, persistent=True, session_expiry_s=SESSION_EXPIRY_S,
                                 receive_maximum=RECEIVE_MAXIMUM)
-        mqttclient.start(self.client, **kwargs)
+        self.driver = LoopDriver(self.client, self.cfg.mqtt, kwargs)
+        self.driver.start()
+
+    def alive(self) -> bool:
+        """The connection manager runs (for the systemd watchdog)."""
+        return self.driver is not None and self.driver.alive()
+
+    async def aclose(self, timeout: float = 1.0) -> None:
+        """Stop reconnecting, say offline, disconnect cleanly (from the event loop)."""
+        if self.driver is not None:
+            await self.driver.stop()
+        await asyncio.to_thread(self.stop, timeout)  # waits for the PUBACK the loop reads
+        await asyncio.sleep(0.05)  # the DISCONNECT is written by the loop
+        if self.driver is not None:
+            self.driver.detach()
 
     def stop(self, timeout: float = 1.0) -> None:
         """Say offline (retained; the will is not sent on a clean disconnect) and leave."""
@@ -98,7 +131,6 @@ class GuardMqtt:
         except (RuntimeError, ValueError) as exc:
             log.warning("guard_offline_not_published", error=str(exc))
         self.client.disconnect()
-        self.client.loop_stop()
 
     def ack(self, mid: int, qos: int) -> None:
         """Acknowledge one received message to the broker (after it is committed)."""
@@ -126,6 +158,8 @@ class GuardMqtt:
             client.publish(self.topics.guard_availability(self.cfg.guard.id), b"online", qos=1,
                            retain=True)
             client.subscribe([(self.topics.all_offices(leaf), qos) for leaf, qos in SUBSCRIPTIONS])
+            if self.driver is not None:
+                self.driver.connacked = True
             self.connected = True
             self._on_status(True)
         except Exception:
@@ -146,6 +180,22 @@ class GuardMqtt:
             host, port = mqttclient.current_endpoint(client)
             log.warning("mqtt_connect_failed", broker=f"{host}:{port}")
             mqttclient.fail_over(client)
+
+    def _on_plain(self, topic: bytes, payload: bytes, mid: int, qos: int, retain: bool) -> None:
+        """A PUBLISH from the fast decoder: the same checks as `_on_message`."""
+        try:
+            if len(payload) > MAX_PAYLOAD_BYTES:
+                log.warning("mqtt_payload_too_large", topic=topic[:200], size=len(payload))
+                if qos > 0:
+                    self.client.ack(mid, qos)
+                return
+            self._on_message_cb(topic.decode(), payload, mid, qos, retain)
+        except UnicodeDecodeError:
+            log.warning("mqtt_topic_not_utf8", topic=topic[:200])
+            if qos > 0:
+                self.client.ack(mid, qos)
+        except Exception:
+            log.exception("mqtt_on_message_failed", topic=topic[:200])
 
     def _on_message(self, client: Any, _userdata: Any, message: Any) -> None:
         try:

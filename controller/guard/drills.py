@@ -37,6 +37,7 @@ class SelfTester:
         self.resolve = resolve
         self.last: dict[str, Any] | None = None
         self.running = False
+        self.leads: Callable[[], bool] = lambda: True  # scheduled rounds: the leader only
 
     def report(self) -> dict[str, Any]:
         """The last round's result (for the API)."""
@@ -49,7 +50,8 @@ class SelfTester:
             return
         while True:
             await asyncio.sleep(self.cfg.interval_h * 3600)
-            await self.run()
+            if self.leads():
+                await self.run()
 
     async def run(self) -> dict[str, Any]:
         """Drill every online office at once; returns the round's result."""

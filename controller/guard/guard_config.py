@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, PrivateAttr, StringConstraints, model_validator
 
+from controller.guard.db import is_postgres, redact_url
 from controller.settings import (
     LogCfg,
     MqttCfg,
@@ -68,7 +69,22 @@ class StoreCfg(Section):
     """Where events and alarms are kept, and for how long."""
 
     path: str = "/var/lib/officesec/guard.sqlite3"
+    url: str | None = Field(None, min_length=1, max_length=2000)
+    """`postgresql://…`: a PostgreSQL store shared by several stations (then `path` is unused)."""
     retention_days: float = Field(365, ge=1, le=3650)
+
+    @model_validator(mode="after")
+    def _url(self) -> StoreCfg:
+        if self.url is not None and not is_postgres(self.url):
+            got = redact_url(self.url)[:60]
+            raise_problems([f"url: must start with postgresql:// (got {got!r}); leave it out"
+                            " for the embedded SQLite store at `path`"])
+        return self
+
+    @property
+    def target(self) -> str:
+        """What `Store` opens: the PostgreSQL URL when given, else the SQLite file."""
+        return self.url or self.path
 
 
 class GuardSecurityCfg(Section):

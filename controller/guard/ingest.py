@@ -98,6 +98,8 @@ class Ingest:
         self.duplicates = 0
         self.stored = 0
         self.event_hooks: list[Callable[[Event], None]] = []
+        # the `seq` bookkeeping (gaps) is kept by one station: the leader on a shared store
+        self.keeps_seq: Callable[[], bool] = lambda: True
         self._topics_seen: dict[str, tuple[str, str]] = {}
         self.office_changed: Callable[[str], None] = lambda office: self.hub.publish(
             "office", self.model.offices[office].to_dict(0.0))
@@ -299,19 +301,16 @@ class Ingest:
             view = self.model.offices[office]
             view.duplicates += 1
             log.info("event_duplicate", office=office, id=str(event.id), seq=event.seq)
+            if self.store.shared and self.keeps_seq():
+                # another station may have stored it first: advance or fill, but never take
+                # a copy for the office's restart (a redelivered `controller_started` seq 1)
+                self._sequence(event, wall, mono, after, duplicate=True)
             # a duplicate may still be the answer to a command sent after the first copy
             after.append(lambda: self._confirm(event))
             return True
         self.stored += 1
-        seq = self.store.note_seq(office, event.seq, wall,
-                                  started=event.type == "controller_started")
-        voided = False
-        if event.void_from is not None and event.void_to is not None:
-            voided = self.store.void_range(office, event.void_from, event.void_to)
-            log.info("seq_void_range", office=office, void_from=event.void_from,
-                     void_to=event.void_to)
-        if seq.new_gap or seq.filled or seq.reset or voided:
-            self._gap_changed(office, seq.new_gap, mono, after)
+        if self.keeps_seq():
+            self._sequence(event, wall, mono, after)
         if event.type in ALARM_EVENTS and event.alarm_id is not None:
             self._alarm_event(event, wall, after)
         data = event.model_dump(mode="json", by_alias=True, exclude_none=True)
@@ -321,6 +320,20 @@ class Ingest:
         after.append(lambda: self.hub.publish("event", data))
         after.append(lambda: self._confirm(event))
         return True
+
+    def _sequence(self, event: Event, wall: float, mono: float, after: After, *,
+                  duplicate: bool = False) -> None:
+        """Advance the office's `seq`: record, fill or void gaps."""
+        office = event.office
+        seq = self.store.note_seq(office, event.seq, wall,
+                                  started=event.type == "controller_started" and not duplicate)
+        voided = False
+        if event.void_from is not None and event.void_to is not None:
+            voided = self.store.void_range(office, event.void_from, event.void_to)
+            log.info("seq_void_range", office=office, void_from=event.void_from,
+                     void_to=event.void_to)
+        if seq.new_gap or seq.filled or seq.reset or voided:
+            self._gap_changed(office, seq.new_gap, mono, after)
 
     def _confirm(self, event: Event) -> None:
         self.commander.on_event(event)

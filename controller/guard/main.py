@@ -27,7 +27,6 @@ from controller.errors import (
     print_problems,
 )
 from controller.logs import LEVELS, configure_logging
-from controller.mqttclient import loop_thread_alive
 
 if TYPE_CHECKING:
     from starlette.routing import BaseRoute
@@ -36,12 +35,12 @@ if TYPE_CHECKING:
 
 
 async def _systemd(service: Any) -> None:
-    """READY=1 once serving; WATCHDOG=1 only while paho's loop runs and this event loop turns."""
+    """READY=1 once serving; WATCHDOG=1 while the MQTT connection manager and this loop run."""
     sdnotify.ready("serving")
     period = sdnotify.watchdog_period()
     while period is not None:
         await asyncio.sleep(min(period, 1.0))
-        if loop_thread_alive(service.mqtt.client):
+        if service.mqtt.alive():
             sdnotify.watchdog()
 
 

@@ -4,12 +4,15 @@
 store is brought up to date by `migrate()`: columns added after the first
 release are added when missing, and the version reached is kept in
 `schema_version`. The SQL stays plain (no SQLite-only tricks beyond
-`PRAGMA table_info`) so that a PostgreSQL backend can replay the same steps.
+`PRAGMA table_info`) so that a PostgreSQL backend can replay the same steps:
+on PostgreSQL (`controller/guard/db.py`) the DDL is translated, column
+lists come from `information_schema`, and stations starting together
+migrate one after the other (an advisory lock held by `Store`).
 """
 
 from __future__ import annotations
 
-import sqlite3
+from controller.guard.db import Db, PgDb
 
 SCHEMA_VERSION = 2
 
@@ -71,11 +74,13 @@ STEPS_V2 = (
 )
 
 
-def _columns(db: sqlite3.Connection, table: str) -> set[str]:
+def _columns(db: Db, table: str) -> set[str]:
+    if isinstance(db, PgDb):
+        return db.columns(table)
     return {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
 
 
-def current_version(db: sqlite3.Connection) -> int:
+def current_version(db: Db) -> int:
     """The version recorded in the store (1 for a store from before versioning)."""
     row = db.execute("SELECT MAX(version) FROM schema_version").fetchone()
     if row is None or row[0] is None:
@@ -83,7 +88,7 @@ def current_version(db: sqlite3.Connection) -> int:
     return int(row[0])
 
 
-def migrate(db: sqlite3.Connection) -> int:
+def migrate(db: Db) -> int:
     """Create missing tables, bring an older store to SCHEMA_VERSION; returns that version.
 
     Each step is idempotent, so a migration interrupted by a crash simply runs

@@ -22,12 +22,15 @@ import structlog
 
 from controller.guard.ack_retry import AckResender
 from controller.guard.actions import Actions
+from controller.guard.cluster import Follow
 from controller.guard.commander import Commander
 from controller.guard.consumer import GuardMqtt
+from controller.guard.db import redact_url
 from controller.guard.drills import SelfTester
 from controller.guard.escalation import Escalator
 from controller.guard.fault_texts import describe
 from controller.guard.faults import FaultTracker
+from controller.guard.gc_policy import GcPolicy
 from controller.guard.guard_config import GuardConfig
 from controller.guard.hub import Hub
 from controller.guard.ingest import Ingest, IngestLimits
@@ -44,6 +47,7 @@ log = structlog.get_logger("officesec.guard.service")
 
 TICK_S = 0.25
 MAX_BATCH = 2000
+STATE_BATCH = 500  # states per drain: an event arriving meanwhile waits at most one such batch
 STATE_COALESCE_S = 0.02
 CHECKPOINT_S = 5.0
 SNAPSHOT_MIN_S = 2.0  # a burst is pushed as a snapshot at most this often
@@ -60,7 +64,7 @@ class GuardService:
         """Open the store and build the parts; nothing runs before `start()`."""
         self.cfg = cfg
         self.topics = Topics(cfg.mqtt.prefix)
-        self.store = Store(cfg.store.path)
+        self.store = Store(cfg.store.target, station=cfg.guard.id)
         self.model = LiveModel([o.model_dump() for o in cfg.roster()])
         self._restore()
         self.hub = Hub()
@@ -100,6 +104,9 @@ class GuardService:
                                         cfg.faults.ack_resend_s)
         self.selftest = SelfTester(cfg.selftest, self.commander, self.hub, self.model.online_ids,
                                    self.actions.resolve_for)
+        # several stations on one PostgreSQL store: one leader does the once-per-system work
+        self.follow = Follow(self, cfg.store.target, cfg.guard.id)  # also gates ingest, drills
+        self.gc = GcPolicy(time.monotonic())  # no full-heap GC pauses at random moments
         self.users = {u.name: u for u in cfg.users}
         self.broker_connected = False
         self.broker_changed_at = time.time()
@@ -154,6 +161,9 @@ class GuardService:
         for gap in self.store.gaps():
             self.model.offices[gap["office"]].gaps += 1
         # a command that was waiting when the station stopped will never be matched now
+        # (on a shared store another station may still be waiting for its own)
+        if self.store.shared:
+            return
         self.store.db.execute("UPDATE alarms SET command_status = ? WHERE command_status = 'sent'",
                               ("no confirmation seen (the station restarted)",))
         self.store.commit()
@@ -163,13 +173,15 @@ class GuardService:
     async def start(self) -> None:
         """Connect to the broker and start the timers."""
         self._loop = asyncio.get_running_loop()
+        await self.follow.cluster.start()  # a lone station on PostgreSQL leads at once
         self.mqtt.start()
-        self.escalator.resume()
+        if self.follow.leader and not self.store.shared:
+            self.escalator.resume()  # on a shared store: when it becomes the leader
         self._tasks = [self._loop.create_task(self._ticker()),
                        self._loop.create_task(self._checkpointer()),
                        self._loop.create_task(self.selftest.loop())]
         log.info("guard_started", guard=self.cfg.guard.id, offices=len(self.model.offices),
-                 signing=self.commander.can_sign, store=self.cfg.store.path)
+                 signing=self.commander.can_sign, store=redact_url(self.cfg.store.target))
 
     async def stop(self) -> None:
         """Stop timers, say offline on MQTT, close the store."""
@@ -179,7 +191,8 @@ class GuardService:
         for task in pending:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        await asyncio.to_thread(self.mqtt.stop, 1.0)
+        await self.mqtt.aclose(1.0)
+        await self.follow.cluster.stop()
         self._drain()
         self.store.close()
         log.info("guard_stopped", guard=self.cfg.guard.id)
@@ -187,7 +200,7 @@ class GuardService:
     # --------------------------------------------------------------- MQTT side
 
     def _on_mqtt(self, topic: str, payload: bytes, mid: int, qos: int, retain: bool) -> None:
-        """In paho's thread: queue the message and wake the loop once per batch.
+        """On the event loop (paho is driven by it): queue the message, drain once per batch.
 
         Events are acknowledged only after their commit. Retained topics (state,
         availability, alarm) are acknowledged here at once: the broker keeps them
@@ -206,15 +219,16 @@ class GuardService:
                     self._scheduled == "later" and not urgent):
                 return
             self._scheduled = "now" if urgent else "later"
+        # paho runs on the event loop (paho_loop.py): this is the loop thread
         if urgent:
-            self._loop.call_soon_threadsafe(self._drain)
+            self._loop.call_soon(self._drain)
         else:
-            self._loop.call_soon_threadsafe(self._loop.call_later, STATE_COALESCE_S, self._drain)
+            self._loop.call_later(STATE_COALESCE_S, self._drain)
 
     def _on_mqtt_status(self, connected: bool) -> None:
         if self._loop is None:
             return
-        self._loop.call_soon_threadsafe(self._set_broker, connected)
+        self._loop.call_soon_threadsafe(self._set_broker, connected)  # also from the connect thread
 
     def _set_broker(self, connected: bool) -> None:
         self.faults.set_broker(connected, time.monotonic())
@@ -228,7 +242,7 @@ class GuardService:
         with self._lock:
             batch = [self._inbox.popleft() for _ in range(min(len(self._inbox), MAX_BATCH))]
             batch += [self._states.popleft()
-                      for _ in range(min(len(self._states), MAX_BATCH - len(batch)))]
+                      for _ in range(min(len(self._states), STATE_BATCH, MAX_BATCH - len(batch)))]
             more = bool(self._inbox or self._states)
             self._scheduled = "now" if more else None
         if more and self._loop is not None:
@@ -236,9 +250,24 @@ class GuardService:
         if not batch:
             return
         self.messages_in += len(batch)
+        if not self._apply(batch, time.time(), time.monotonic()) and self.store.shared \
+                and len(batch) > 1 and self.store.healthy():
+            # a shared store refuses a batch for one message's sake (a deadlock with another
+            # station, a value PostgreSQL rejects): apply them one by one, so the others
+            # are stored and acked now instead of waiting, unacked, for the next reconnect
+            for one in batch:
+                if not self._apply([one], time.time(), time.monotonic()) and \
+                        self.store.healthy():
+                    log.error("message_not_storable", topic=one[0][:200])
+                    self.mqtt.ack(one[2], one[3])  # logged and dropped, like a bad payload
+        if len(self._dirty) <= OFFICE_QUICK:
+            self._flush_offices()  # the usual case: at once; larger sets wait for the tick
+
+    def _apply(self, batch: list[tuple[str, bytes, int, int, bool]], wall: float, mono: float
+               ) -> bool:
+        """Handle, commit, ack, then show one batch; False (nothing acked) when the store failed."""
         after: list[Any] = []
         dirty = False
-        wall, mono = time.time(), time.monotonic()
         try:
             for topic, payload, _mid, _qos, _retain in batch:
                 try:
@@ -259,7 +288,7 @@ class GuardService:
             log.error("store_write_failed", error=str(exc), batch=len(batch))
             with contextlib.suppress(sqlite3.Error):
                 self.store.db.rollback()
-            return
+            return False
         for _topic, _payload, mid, qos, _retain in batch:
             self.mqtt.ack(mid, qos)
         for fn in after:
@@ -267,8 +296,7 @@ class GuardService:
                 fn()
             except Exception:
                 log.exception("after_commit_failed")
-        if len(self._dirty) <= OFFICE_QUICK:
-            self._flush_offices()  # the usual case: at once; larger sets wait for the tick
+        return True
 
     # ------------------------------------------------------------------ timers
 
@@ -324,10 +352,18 @@ class GuardService:
                            ("escalation", lambda: self.escalator.tick(wall, mono)),
                            ("ack_resend", lambda: self.ack_resender.tick(mono)),
                            ("retention", lambda: self._prune(wall, mono))):
+            if not self.follow.leader:
+                continue  # another station leads: it runs these once for the system
             try:
                 step()
             except Exception:
                 log.exception("tick_failed", step=name)
+
+        try:
+            self.follow.follower_tick(mono)
+            self.gc.tick(mono)
+        except Exception:
+            log.exception("tick_failed", step="follower")
 
     def _prune(self, wall: float, mono: float) -> None:
         if self._last_prune is not None and mono - self._last_prune < 3600:
@@ -389,6 +425,7 @@ class GuardService:
                        "port": self.cfg.mqtt.port, "since": self.broker_changed_at},
             "store": {"ok": store_ok, "error": self.store_error},
             "signing": self.commander.can_sign,
+            "cluster": self.follow.cluster.health(),
             "webhook": self.escalator.health(),
             "notify": self.notifier.health(),
             "ingest": {"stored": self.ingest.stored, "duplicates": self.ingest.duplicates,

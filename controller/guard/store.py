@@ -1,4 +1,4 @@
-"""The guard station's durable store: SQLite in WAL mode, one connection, one thread.
+"""The guard station's durable store: SQLite in WAL mode or PostgreSQL, one connection, one thread.
 
 Events are unique by `id` (a redelivery is counted and dropped), alarms keep
 their whole life, gaps in an office's `seq` are kept until filled, and every
@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from controller.errors import StoreError
-from controller.guard.alarm_store import AlarmTables
+from controller.guard.change_feed import AlarmChanges
+from controller.guard.db import Db, PgDb, is_postgres, redact_url
 from controller.guard.schema import migrate
 from controller.protocol.messages import Event, format_ts
 from controller.settings import private_sqlite
@@ -34,35 +35,66 @@ class SeqResult:
     reset: bool = False
 
 
-class Store(AlarmTables):
+class Store(AlarmChanges):
     """All SQL of the guard station; callers commit when a batch is complete."""
 
-    def __init__(self, path: str) -> None:
-        """Open (creating if needed) the database in WAL mode."""
+    def __init__(self, path: str, *, station: str = "") -> None:
+        """Open (creating if needed) the store: a SQLite file in WAL mode, or a PostgreSQL URL.
+
+        `station` (the guard id) marks this station's change notifications on
+        a shared PostgreSQL store, so that it does not act on its own.
+        """
+        self.shared = is_postgres(path)
+        self.db: Db
         try:
-            private_sqlite(path)  # 0600 whatever the umask (alarm history, sessions)
-            self.db = sqlite3.connect(path, check_same_thread=False, isolation_level="DEFERRED")
-            self.db.row_factory = sqlite3.Row
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=NORMAL")
-            self.db.execute("PRAGMA busy_timeout=5000")
-            # checkpoints (the only fsyncs of WAL + synchronous=NORMAL) run in a
-            # background thread on their own connection: see checkpoint()
-            self.db.execute("PRAGMA wal_autocheckpoint=0")
-            self.schema_version = migrate(self.db)
+            if self.shared:
+                pg = PgDb(path, station=station)
+                self.db = pg
+                with pg.exclusive():
+                    self.schema_version = migrate(pg)
+            else:
+                self.db = self._open_sqlite(path)
+                self.schema_version = migrate(self.db)
             self._max: dict[str, int] = {
                 r[0]: int(r[1]) for r in self.db.execute("SELECT id, max_seq FROM offices")}
         except (sqlite3.Error, OSError) as exc:
-            raise StoreError(f"store.path: cannot open {path}: {exc}") from exc
+            where = "store.url" if self.shared else "store.path"
+            raise StoreError(f"{where}: cannot open {redact_url(path)}: {exc}") from exc
         self.path = path
+        self._info: dict[str, tuple[str, float]] = {}  # office -> (info, now), PostgreSQL only
         self._ckpt: sqlite3.Connection | None = None
         self._ckpt_lock = threading.Lock()
+
+    @staticmethod
+    def _open_sqlite(path: str) -> sqlite3.Connection:
+        private_sqlite(path)  # 0600 whatever the umask (alarm history, sessions)
+        db = sqlite3.connect(path, check_same_thread=False, isolation_level="DEFERRED")
+        db.row_factory = sqlite3.Row
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("PRAGMA busy_timeout=5000")
+        # checkpoints (the only fsyncs of WAL + synchronous=NORMAL) run in a
+        # background thread on their own connection: see checkpoint()
+        db.execute("PRAGMA wal_autocheckpoint=0")
+        return db
+
+    def reload_seq(self) -> None:
+        """Re-read every office's highest seq (a station that just became the leader).
+
+        A follower does not keep the sequence bookkeeping; what the old leader
+        recorded and what either station stored both count.
+        """
+        self._max = {r[0]: int(r[1]) for r in self.db.execute("SELECT id, max_seq FROM offices")}
+        for row in self.db.execute("SELECT office, MAX(seq) FROM events GROUP BY office"):
+            if int(row[1]) > self._max.get(row[0], 0):
+                self._max[row[0]] = int(row[1])
 
     def close(self) -> None:
         """Commit what is pending, checkpoint, and close the connections."""
         try:
-            self.db.commit()
-            self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            self.commit()
+            if not self.shared:
+                self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         finally:
             self.db.close()
             with self._ckpt_lock:
@@ -77,7 +109,7 @@ class Store(AlarmTables):
         checkpoint needs (slow on SD cards) never stalls the event loop that
         delivers alarms.
         """
-        if self.path == ":memory:":
+        if self.path == ":memory:" or self.shared:
             return
         with self._ckpt_lock:
             if self._ckpt is None:
@@ -87,7 +119,16 @@ class Store(AlarmTables):
 
     def commit(self) -> None:
         """Make the batch durable; only after this may the broker be acknowledged."""
+        if self._info:
+            self._write_info()
         self.db.commit()
+
+    def _write_info(self) -> None:
+        rows = [(office, now, info) for office, (info, now) in self._info.items()]
+        self._info.clear()
+        self.db.executemany(
+            "INSERT INTO offices(id, first_seen, info) VALUES (?,?,?)"
+            " ON CONFLICT(id) DO UPDATE SET info = excluded.info", rows)
 
     def healthy(self) -> bool:
         """A trivial read succeeds."""
@@ -165,6 +206,12 @@ class Store(AlarmTables):
 
     def set_office_info(self, office: str, info: dict[str, Any], now: float) -> None:
         """Keep the last known state of an office so a restart shows it at once."""
+        if self.shared:
+            # PostgreSQL: one pipelined statement per batch at commit, not two round trips
+            # per office (20,000 offices' first states at once would stall the loop for seconds)
+            first = self._info[office][1] if office in self._info else now
+            self._info[office] = (json.dumps(info), first)
+            return
         self.ensure_office(office, now)
         self.db.execute("UPDATE offices SET info = ? WHERE id = ?", (json.dumps(info), office))
 

@@ -128,14 +128,15 @@ def test_password_or_role_change_ends_sessions() -> None:
     assert s.purge({}, now=1) == 1  # a removed user's sessions go at start
 
 
-def test_sessions_table_lives_in_the_guard_store(tmp_path: Path) -> None:
-    store = Store(str(tmp_path / "guard.sqlite3"))
+def test_sessions_table_lives_in_the_guard_store(store_target: str) -> None:
+    store = Store(store_target)
     s = Sessions(store.db, idle_s=60, max_age_s=600)
     token = s.create("anna", "fp", "", now=0)
     store.close()
-    reopened = Store(str(tmp_path / "guard.sqlite3"))
+    reopened = Store(store_target)
     assert Sessions(reopened.db, idle_s=60, max_age_s=600).lookup(token, {"anna": "fp"},
                                                                    now=1) is not None
+    reopened.close()
 
 
 # --------------------------------------------------------- budgets, logging

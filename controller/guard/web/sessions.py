@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-import sqlite3
 import time
 from dataclasses import dataclass
+
+from controller.guard.db import Db
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS web_sessions(
@@ -57,7 +58,7 @@ class Session:
 class Sessions:
     """All SQL of the sessions; one SQLite connection shared with the store (event loop only)."""
 
-    def __init__(self, db: sqlite3.Connection, *, idle_s: float, max_age_s: float) -> None:
+    def __init__(self, db: Db, *, idle_s: float, max_age_s: float) -> None:
         """Create the tables if missing."""
         self.db = db
         self.idle_s = idle_s
