@@ -82,8 +82,8 @@ def endpoints(client: mqtt.Client) -> list[tuple[str, int]]:
 
 
 def current_endpoint(client: mqtt.Client) -> tuple[str, int]:
-    """The broker paho connects (or reconnects) to next."""
-    return client._host, client._port
+    """The broker paho connects (or reconnects) to next; the first one before any connect."""
+    return (client._host, client._port) if client._host else endpoints(client)[0]
 
 
 def fail_over(client: mqtt.Client) -> tuple[str, int] | None:

@@ -142,22 +142,23 @@ def test_a_burst_of_office_changes_goes_out_as_one_snapshot() -> None:
     import json
 
     from controller.guard.guard_config import GuardConfig, StoreCfg
-    from controller.guard.service import OFFICE_BURST, GuardService
+    from controller.guard.pushes import OFFICE_BURST
+    from controller.guard.service import GuardService
 
     async def scenario() -> None:
         service = GuardService(GuardConfig(store=StoreCfg(path=":memory:")))
         sub = service.hub.subscribe()
         for i in range(3):
             service.model.get(f"a-{i}", 0.0)
-            service._office_changed(f"a-{i}")
-        service._flush_offices()
+            service.pusher.changed(f"a-{i}")
+        service.pusher.flush()
         kinds = [json.loads(sub.queue.get_nowait()["data"])["kind"]  # type: ignore[index]
                  for _ in range(sub.queue.qsize())]
         assert kinds == ["office"] * 3
         for i in range(OFFICE_BURST + 1):
             service.model.get(f"b-{i}", 0.0)
-            service._office_changed(f"b-{i}")
-        service._flush_offices()
+            service.pusher.changed(f"b-{i}")
+        service.pusher.flush()
         assert sub.queue.qsize() == 1
         msg = json.loads(sub.queue.get_nowait()["data"])  # type: ignore[index]
         assert msg["kind"] == "snapshot"

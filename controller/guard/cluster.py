@@ -41,6 +41,7 @@ from controller.guard.escalation import Escalator
 from controller.guard.hub import Hub
 from controller.guard.ingest import Ingest
 from controller.guard.model import LiveModel
+from controller.guard.pushes import OfficePusher
 from controller.guard.store import Store
 
 log = structlog.get_logger("officesec.guard.cluster")
@@ -235,12 +236,11 @@ class Station(Protocol):
     model: LiveModel
     ingest: Ingest
     selftest: SelfTester
+    pusher: OfficePusher
 
     def health(self) -> dict[str, Any]: ...
 
     def offices(self) -> list[dict[str, Any]]: ...
-
-    def _office_changed(self, office: str) -> None: ...
 
 
 GAP_VIEW_S = 2.0  # a follower re-reads the gap counts (kept by the leader) this often
@@ -293,4 +293,4 @@ class Follow:
         for office, view in self.svc.model.offices.items():
             if view.gaps != counts.get(office, 0):
                 view.gaps = counts.get(office, 0)
-                self.svc._office_changed(office)
+                self.svc.pusher.changed(office)

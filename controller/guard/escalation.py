@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 import structlog
 
-from controller.guard.guard_config import EscalationCfg
+from controller.guard.escalation_config import EscalationCfg
 from controller.guard.hub import Hub
 from controller.guard.store import Store
 from controller.guard.webhook import post_json

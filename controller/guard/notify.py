@@ -19,8 +19,8 @@ from typing import Any
 import apprise
 import structlog
 
+from controller.guard.escalation_config import EscalationCfg
 from controller.guard.fault_texts import KIND_TEXTS, fault_text
-from controller.guard.guard_config import EscalationCfg
 from controller.guard.store import Store
 from controller.protocol.messages import format_ts
 

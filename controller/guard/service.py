@@ -20,6 +20,7 @@ from typing import Any
 
 import structlog
 
+from controller import mqttclient
 from controller.guard.ack_retry import AckResender
 from controller.guard.actions import Actions
 from controller.guard.cluster import Follow
@@ -37,6 +38,7 @@ from controller.guard.ingest import Ingest, IngestLimits
 from controller.guard.metrics import Metrics, Sample
 from controller.guard.model import LiveModel
 from controller.guard.notify import Notifier
+from controller.guard.pushes import LagMeter, OfficePusher
 from controller.guard.repair import Repairer
 from controller.guard.store import Store
 from controller.guard.views import offices_view
@@ -50,8 +52,6 @@ MAX_BATCH = 2000
 STATE_BATCH = 500  # states per drain: an event arriving meanwhile waits at most one such batch
 STATE_COALESCE_S = 0.02
 CHECKPOINT_S = 5.0
-SNAPSHOT_MIN_S = 2.0  # a burst is pushed as a snapshot at most this often
-OFFICE_BURST = 100  # more office changes than this at once go out as one snapshot
 OFFICE_QUICK = 10  # up to this many changed offices are pushed at once, more on the next tick
 FAULT_ENV = "OFFICESEC_FAULT_EXIT_BEFORE_COMMIT"
 """Failure injection for tests: exit (code 70) before committing the N-th stored event."""
@@ -77,8 +77,9 @@ class GuardService:
         self.ingest = Ingest(self.topics, self.store, self.model, self.hub, self.commander,
                              limits=IngestLimits(sec.office_rate, sec.office_burst, sec.alarm_rate,
                                           sec.alarm_burst, sec.max_unknown_offices))
-        self.ingest.office_changed = self._office_changed
-        self._dirty: set[str] = set()
+        self.pusher = OfficePusher(self.hub, self.model, lambda: {
+            "offices": self.offices(), "alarms": self.store.alarms(open_only=True)})
+        self.ingest.office_changed = self.pusher.changed
         esc_topic = self.topics.guard_escalation(cfg.guard.id)
         console = cfg.escalation.console_url or (
             f"{'https' if cfg.guard.tls_cert else 'http'}://{cfg.guard.listen_host}:"
@@ -117,9 +118,7 @@ class GuardService:
         # never waits behind thousands of heartbeats (a fleet's retained states at start)
         self._inbox: deque[tuple[str, bytes, int, int, bool]] = deque()
         self._states: deque[tuple[str, bytes, int, int, bool]] = deque()
-        self._last_snapshot = 0.0
-        self._lag_max = self._lag_prev_max = 0.0
-        self._lag_window_start = time.monotonic()
+        self.lag = LagMeter()
         self._lock = threading.Lock()
         self._scheduled: str | None = None  # None, "later" (states only) or "now"
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -260,8 +259,8 @@ class GuardService:
                         self.store.healthy():
                     log.error("message_not_storable", topic=one[0][:200])
                     self.mqtt.ack(one[2], one[3])  # logged and dropped, like a bad payload
-        if len(self._dirty) <= OFFICE_QUICK:
-            self._flush_offices()  # the usual case: at once; larger sets wait for the tick
+        if len(self.pusher.dirty) <= OFFICE_QUICK:
+            self.pusher.flush()  # the usual case: at once; larger sets wait for the tick
 
     def _apply(self, batch: list[tuple[str, bytes, int, int, bool]], wall: float, mono: float
                ) -> bool:
@@ -306,7 +305,7 @@ class GuardService:
             due = time.monotonic() + TICK_S
             await asyncio.sleep(TICK_S)
             mono = time.monotonic()
-            self._note_lag(mono - due, mono)
+            self.lag.note(mono - due, mono)
             self.tick(time.time(), mono)
 
     def _metrics_sample(self) -> Sample:
@@ -315,19 +314,9 @@ class GuardService:
             open_alarms=self.store.open_alarm_counts(),
             ingest={"received": self.messages_in, "stored": self.ingest.stored,
                     "duplicate": self.ingest.duplicates, "dropped": self.ingest.dropped},
-            loop_lag_s=self.loop_lag_max(), notifications_delivered=self.notifier.delivered,
+            loop_lag_s=self.lag.max_s, notifications_delivered=self.notifier.delivered,
             notification_attempts=self.notifier.attempts,
             escalations=self.escalator.escalations, broker_connected=self.broker_connected)
-
-    def loop_lag_max(self) -> float:
-        """The largest event-loop lag seen in the last minute or so (seconds)."""
-        return max(self._lag_max, self._lag_prev_max)
-
-    def _note_lag(self, lag: float, mono: float) -> None:
-        if mono - self._lag_window_start > 60:
-            self._lag_prev_max, self._lag_max = self._lag_max, 0.0
-            self._lag_window_start = mono
-        self._lag_max = max(self._lag_max, lag)
 
     async def _checkpointer(self) -> None:
         while True:
@@ -343,8 +332,8 @@ class GuardService:
             for office in self.model.tick(mono):
                 view = self.model.offices[office]
                 log.warning("office_stale" if view.stale else "office_fresh", office=office)
-                self._dirty.add(office)
-            self._flush_offices()
+                self.pusher.changed(office)
+            self.pusher.flush()
         except Exception:
             log.exception("tick_stale_failed")
         for name, step in (("faults", lambda: self.faults.tick(wall, mono)),
@@ -380,36 +369,8 @@ class GuardService:
         view.gaps = len(gaps)
         self.hub.publish("gap", {"office": office, "gaps": gaps,
                                  "events_may_be_missing": bool(gaps)})
-        self._office_changed(office)
-        self._flush_offices()
-
-    def _office_changed(self, office: str) -> None:
-        self._dirty.add(office)
-
-    def _flush_offices(self) -> None:
-        """Push changed offices: one message each, or one snapshot for a burst.
-
-        A burst (the fleet reconnecting after a broker restart, a power cut
-        making many offices stale) would otherwise fill every dashboard's queue
-        and drop it; a single snapshot replaces the whole picture instead.
-        """
-        if not self._dirty:
-            return
-        if len(self._dirty) > OFFICE_BURST and self.hub.subscribers:
-            now = time.monotonic()
-            if now - self._last_snapshot < SNAPSHOT_MIN_S:
-                return  # keep collecting: one snapshot covers them all
-            self._last_snapshot = now
-            self._dirty = set()
-            self.hub.publish("snapshot", {"offices": self.offices(),
-                                          "alarms": self.store.alarms(open_only=True)})
-            return
-        dirty, self._dirty = self._dirty, set()
-        mono = time.monotonic()
-        for office in sorted(dirty):
-            view = self.model.offices.get(office)
-            if view is not None:
-                self.hub.publish("office", view.to_dict(mono))
+        self.pusher.changed(office)
+        self.pusher.flush()
 
     # ------------------------------------------------------------------- views
 
@@ -417,12 +378,13 @@ class GuardService:
         """Broker, store and webhook status for /healthz."""
         store_ok = self.store_error is None and self.store.healthy()
         ok = store_ok and self.broker_connected
+        broker = mqttclient.current_endpoint(self.mqtt.client)  # with `hosts`: the one in use
         return {
             "status": "ok" if ok else "degraded",
             "guard": self.cfg.guard.id,
             "uptime_s": round(time.monotonic() - self._started_mono, 1),
-            "broker": {"connected": self.broker_connected, "host": self.cfg.mqtt.host,
-                       "port": self.cfg.mqtt.port, "since": self.broker_changed_at},
+            "broker": {"connected": self.broker_connected, "host": broker[0], "port": broker[1],
+                       "since": self.broker_changed_at},
             "store": {"ok": store_ok, "error": self.store_error},
             "signing": self.commander.can_sign,
             "cluster": self.follow.cluster.health(),
@@ -431,7 +393,7 @@ class GuardService:
             "ingest": {"stored": self.ingest.stored, "duplicates": self.ingest.duplicates,
                        "dropped": self.ingest.dropped, "inbox": len(self._inbox),
                        "states_queued": len(self._states)},
-            "loop_lag_max_ms": round(1000 * max(self._lag_max, self._lag_prev_max), 1),
+            "loop_lag_max_ms": round(1000 * self.lag.max_s, 1),
             "sse": {"clients": len(self.hub.subscribers),
                     "dropped_clients": self.hub.dropped_clients},
             "offices": {"known": len(self.model.offices),

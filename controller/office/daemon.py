@@ -23,7 +23,7 @@ import structlog
 
 from controller import __version__
 from controller.office import homeassistant
-from controller.office.alarm_codec import alarm_payload, decode_alarm, encode_alarm, neighbor_open
+from controller.office.alarm_codec import decode_alarm, neighbor_open
 from controller.office.board import Board
 from controller.office.clock import Clock
 from controller.office.command_gate import CommandGate, RateLimit
@@ -31,7 +31,6 @@ from controller.office.daemon_delivery import Delivery, parse_wall
 from controller.office.gpio_persist import persistence_warning
 from controller.office.machine import (
     AlarmChanged,
-    AlarmRecord,
     CommandIn,
     Edge,
     Effect,
@@ -52,8 +51,6 @@ from controller.protocol.messages import (
     SIM_PAYLOADS,
     Event,
     Location,
-    SimOutput,
-    State,
     Topics,
     new_id,
 )
@@ -185,11 +182,6 @@ class Daemon(Delivery):
     def _on_line(self, condition: str, _at: float) -> None:
         self.q.put(("line", condition))
         self.link.wake()  # from the panic-line thread: the logic thread may be in poll()
-
-    def _on_outputs(self, outputs: dict[str, bool]) -> None:
-        if self.board.is_mock:
-            self.link.publish(self.topics.sim_output(self.office),
-                              SimOutput(**outputs).to_bytes(), retain=True)
 
     def _on_message(self, topic: str, payload: bytes, retained: bool) -> None:
         if homeassistant.should_reannounce(self.cfg, topic, payload):
@@ -375,11 +367,6 @@ class Daemon(Delivery):
             fields["test"] = "true"
         log.info("event", type=fx.type, seq=seq, **fields)
 
-    def _alarm_changed(self, alarm: AlarmRecord | None) -> None:
-        self.outbox.set_meta("alarm", encode_alarm(alarm))
-        self.link.publish(self.topics.alarm(self.office),
-                          alarm_payload(alarm, self.office, self.location), retain=True)
-
     def _check_storage(self) -> None:
         fault = self.outbox.fault
         if fault != self._storage_fault:
@@ -390,19 +377,3 @@ class Daemon(Delivery):
             elif was is not None:
                 self._emit(Emit("storage_ok", self.clock.wall()))
             self._publish_state(force=True)
-
-    def _publish_state(self, *, force: bool) -> None:
-        snap = self.machine.snapshot()
-        if self._storage_fault is not None:
-            snap["faults"] = sorted([*snap["faults"], "storage"])
-        snap["outbox_dropped"] = self.outbox.dropped
-        if not force and snap == self._last_state:
-            return
-        self._last_state = snap
-        state = State(office=self.office, ts=self.clock.wall(), seq=self.outbox.last_seq,
-                      version=__version__,
-                      uptime_s=round(self.clock.monotonic() - self.started_at, 3),
-                      outbox_pending=self.outbox.pending_count,
-                      heartbeat_s=self.cfg.alarm.heartbeat_s, location=self.location, **snap)
-        self.link.publish(self.topics.state(self.office), state.to_bytes(), retain=True)
-

@@ -1,4 +1,4 @@
-"""The daemon's delivery side: replay after a reconnect, resend on request, persisted state.
+"""The daemon's delivery side: what it publishes (state, alarm, outputs), replay, resend.
 
 A base class of `Daemon` (daemon.py), split off so each file reads on a screen.
 Everything here runs on the logic thread.
@@ -7,16 +7,20 @@ Everything here runs on the logic thread.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import structlog
 
+from controller import __version__
 from controller.office import homeassistant
+from controller.office.alarm_codec import alarm_payload, encode_alarm
 from controller.office.board import Board
+from controller.office.clock import Clock
 from controller.office.machine import AlarmRecord, Machine
 from controller.office.office_config import OfficeConfig
 from controller.office.outbox import Outbox, Pending
 from controller.office.ports import Link
-from controller.protocol.messages import Topics
+from controller.protocol.messages import Location, SimOutput, State, Topics
 
 log = structlog.get_logger("daemon")
 
@@ -34,16 +38,40 @@ class Delivery:
     board: Board
     machine: Machine
     online: bool
+    location: Location
+    clock: Clock
+    started_at: float
     _backlog: list[Pending]
-
-    def _alarm_changed(self, alarm: AlarmRecord | None) -> None:
-        raise NotImplementedError
+    _storage_fault: str | None
+    _last_state: dict[str, Any]
 
     def _on_outputs(self, outputs: dict[str, bool]) -> None:
-        raise NotImplementedError
+        """The board's outputs changed: on mock pins, publish them on the sim topic."""
+        if self.board.is_mock:
+            self.link.publish(self.topics.sim_output(self.office),
+                              SimOutput(**outputs).to_bytes(), retain=True)
+
+    def _alarm_changed(self, alarm: AlarmRecord | None) -> None:
+        """Persist the open alarm and publish it retained (empty once resolved)."""
+        self.outbox.set_meta("alarm", encode_alarm(alarm))
+        self.link.publish(self.topics.alarm(self.office),
+                          alarm_payload(alarm, self.office, self.location), retain=True)
 
     def _publish_state(self, *, force: bool) -> None:
-        raise NotImplementedError
+        snap = self.machine.snapshot()
+        if self._storage_fault is not None:
+            snap["faults"] = sorted([*snap["faults"], "storage"])
+        snap["outbox_dropped"] = self.outbox.dropped
+        if not force and snap == self._last_state:
+            return
+        self._last_state = snap
+        state = State(office=self.office, ts=self.clock.wall(), seq=self.outbox.last_seq,
+                      version=__version__,
+                      uptime_s=round(self.clock.monotonic() - self.started_at, 3),
+                      outbox_pending=self.outbox.pending_count,
+                      heartbeat_s=self.cfg.alarm.heartbeat_s, location=self.location, **snap)
+        self.link.publish(self.topics.state(self.office), state.to_bytes(), retain=True)
+
 
     def _resend(self, from_seq: int, to_seq: int) -> None:
         rows = self.outbox.stored_range(from_seq, to_seq)

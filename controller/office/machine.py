@@ -376,27 +376,10 @@ class Machine(DoorMachine):
         self._set("neighbor_led", bool(self.neighbors_open))
 
 
-
+# inputs and effects are re-exported: the daemon and the tests name them from here
 __all__ = [
-    "DEBOUNCE_S",
-    "FIRE_STABLE_S",
-    "FORCED_GRACE_S",
-    "NEIGHBOR_RESYNC_S",
-    "RELEASE_STABLE_S",
-    "AlarmChanged",
-    "AlarmRecord",
-    "CommandIn",
-    "Edge",
-    "Effect",
-    "Emit",
-    "Input",
-    "InputName",
-    "LineChanged",
-    "Machine",
-    "NeighborAlarm",
-    "NeighborsResync",
-    "OutputName",
-    "SetOutput",
-    "Started",
-    "Tick",
+    "DEBOUNCE_S", "FIRE_STABLE_S", "FORCED_GRACE_S", "NEIGHBOR_RESYNC_S", "RELEASE_STABLE_S",
+    "AlarmChanged", "AlarmRecord", "CommandIn", "Edge", "Effect", "Emit", "Input", "InputName",
+    "LineChanged", "Machine", "NeighborAlarm", "NeighborsResync", "OutputName", "SetOutput",
+    "Started", "Tick",
 ]

@@ -28,6 +28,7 @@ from controller.guard.web.api import (
     csv_safe,
     json_body,
     office_id,
+    parse_limit,
     parse_when,
     svc,
 )
@@ -64,13 +65,7 @@ def _alarm_query(request: Request) -> tuple[bool | None, dict[str, Any]]:
             raise BadRequestError(f"kind: must be one of {', '.join(KINDS)}")
         filters["kind"] = q["kind"]
     if q.get("limit"):
-        try:
-            limit = int(q["limit"])
-        except ValueError:
-            raise BadRequestError("limit: not an integer") from None
-        if not 1 <= limit <= MAX_LIMIT:
-            raise BadRequestError(f"limit: must be between 1 and {MAX_LIMIT}")
-        filters["limit"] = limit
+        filters["limit"] = parse_limit(q["limit"])
     if filters and flag is not False:
         raise BadRequestError("since, until, office, kind and limit filter the history: "
                               "use them with open=false")

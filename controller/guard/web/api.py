@@ -93,14 +93,19 @@ def _event_filters(request: Request) -> dict[str, Any]:
             raise BadRequestError(f"type: unknown event type {q['type'][:40]!r}")
         out["type_"] = q["type"]
     if q.get("limit"):
-        try:
-            limit = int(q["limit"])
-        except ValueError:
-            raise BadRequestError("limit: not an integer") from None
-        if not 1 <= limit <= MAX_LIMIT:
-            raise BadRequestError(f"limit: must be between 1 and {MAX_LIMIT}")
-        out["limit"] = limit
+        out["limit"] = parse_limit(q["limit"])
     return out
+
+
+def parse_limit(value: str) -> int:
+    """A `limit` query parameter: 1..MAX_LIMIT, or a 400 naming it."""
+    try:
+        limit = int(value)
+    except ValueError:
+        raise BadRequestError("limit: not an integer") from None
+    if not 1 <= limit <= MAX_LIMIT:
+        raise BadRequestError(f"limit: must be between 1 and {MAX_LIMIT}")
+    return limit
 
 
 def parse_when(value: str, name: str) -> datetime:
