@@ -52,6 +52,10 @@ class Mosquitto:
             "log_type error",
             "log_type warning",
         ]
+        if os.geteuid() == 0:
+            # as root, mosquitto would switch to user mosquitto, which cannot reach a
+            # persistence dir under /tmp/pytest-of-root (0700): its sessions would be lost
+            lines.append("user root")
         if self.persistence:
             lines += ["persistence true", f"persistence_location {self.dir}/",
                       "autosave_interval 1"]
