@@ -97,9 +97,11 @@ def test_lockout_after_repeated_failures(guard: GuardProc) -> None:
             resp = browser.post("/login", data={"username": "root", "password": "wrong",
                                                 "csrf": token})
             assert resp.status_code == 401
+            assert "Benutzername oder Passwort falsch." in resp.text  # German by default
         resp = browser.post("/login", data={"username": "root", "password": "root-pw",
                                             "csrf": token})
         assert resp.status_code == 429  # even the right password, while locked
+        assert re.search(r"Zu viele Fehlversuche\. Bitte in \d+ Sekunden? noch einmal", resp.text)
         assert guard.admin.get("/api/offices").status_code == 429
     audit = guard.client.get("/api/audit")
     assert audit.status_code == 403  # alice is not admin

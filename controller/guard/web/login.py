@@ -20,6 +20,7 @@ from controller.guard.web.auth import (
     client_address,
     csrf_token,
 )
+from controller.guard.web.i18n import ngettext
 from controller.guard.web.templating import templates
 
 MAX_FIELD = 200
@@ -63,8 +64,10 @@ async def login(request: Request) -> Response:
     try:
         user = await auth.verify(name, password, "form", client_address(request))
     except LockedOut as exc:
-        return _page(request, 429, f"Too many failed attempts. Try again in "
-                                   f"{max(1, round(exc.retry_after))} seconds.")
+        seconds = max(1, round(exc.retry_after))
+        return _page(request, 429, ngettext(
+            "Too many failed attempts. Try again in {n} second.",
+            "Too many failed attempts. Try again in {n} seconds.", seconds).format(n=seconds))
     if user is None:
         return _page(request, 401, "Wrong user name or password.")
     response = RedirectResponse(_safe_next(nxt if isinstance(nxt, str) else None),
