@@ -172,6 +172,13 @@ class LiveModel:
         return sorted(v.id for v in self.offices.values()
                       if v.availability == "online" and not v.stale)
 
+    def counts(self) -> dict[str, int]:
+        """Known, online and stale offices (for /healthz)."""
+        views = self.offices.values()
+        return {"known": len(self.offices),
+                "online": sum(1 for v in views if v.availability == "online"),
+                "stale": sum(1 for v in views if v.stale)}
+
     def snapshot(self, now: float) -> list[dict[str, Any]]:
         """Every office, sorted by id."""
         return [self.offices[k].to_dict(now) for k in sorted(self.offices)]

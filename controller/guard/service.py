@@ -396,10 +396,7 @@ class GuardService:
             "loop_lag_max_ms": round(1000 * self.lag.max_s, 1),
             "sse": {"clients": len(self.hub.subscribers),
                     "dropped_clients": self.hub.dropped_clients},
-            "offices": {"known": len(self.model.offices),
-                        "online": sum(1 for v in self.model.offices.values()
-                                      if v.availability == "online"),
-                        "stale": sum(1 for v in self.model.offices.values() if v.stale)},
+            "offices": self.model.counts(),
         }
 
     def offices(self) -> list[dict[str, Any]]:
