@@ -41,6 +41,7 @@ class OfficeSim:
         self.rejections: list[str] = []
         self.key = load_public_key(public_key) if public_key else None
         self.heartbeat = True
+        self.faults: list[str] = []
         self.state_seq_override: int | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -126,7 +127,7 @@ class OfficeSim:
                      door="locked", contact="closed",
                      alarm=self.alarm_state,  # type: ignore[arg-type]
                      alarm_id=self.alarm_id, alarm_test=self.alarm_test, lockdown=self.lockdown,
-                     version="sim-1", uptime_s=1.0, outbox_pending=0,
+                     version="sim-1", uptime_s=1.0, outbox_pending=0, faults=self.faults,
                      heartbeat_s=self.heartbeat_s, location=self.location)
 
     def publish_state(self) -> None:

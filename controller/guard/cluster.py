@@ -79,6 +79,7 @@ class PgCluster(Solo):
 
     def __init__(self, url: str, station: str, *, on_leader: Callable[[bool], None],
                  on_alarms: Callable[[list[str]], None], on_resync: Callable[[], None],
+                 on_offices: Callable[[list[str]], None] | None = None,
                  heartbeat_s: float = HEARTBEAT_S) -> None:
         """Callbacks run on the event loop: leadership changed, alarms changed elsewhere."""
         super().__init__()
@@ -88,6 +89,7 @@ class PgCluster(Solo):
         self.on_leader = on_leader
         self.on_alarms = on_alarms
         self.on_resync = on_resync
+        self.on_offices = on_offices
         self.heartbeat_s = heartbeat_s
         self.listening = False
         self.notifications = 0
@@ -210,21 +212,25 @@ class PgCluster(Solo):
             await asyncio.sleep(self.heartbeat_s)
 
     def _handle(self, payload: str) -> None:
-        """One notification: the alarms another station changed."""
+        """One notification: the alarms (or office states) another station changed."""
         try:
             data = json.loads(payload)
-            ids = [str(i) for i in data["alarms"]][:1000]
+            alarms = [str(i) for i in data.get("alarms", [])][:1000]
+            offices = [str(i) for i in data.get("offices", [])][:1000]
             origin = str(data.get("from", ""))
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, AttributeError, TypeError):
             log.warning("cluster_bad_notification", payload=payload[:200])
             return
         if origin == self.station:
             return  # our own commit: already shown
         self.notifications += 1
         try:
-            self.on_alarms(ids)
+            if alarms:
+                self.on_alarms(alarms)
+            if offices and self.on_offices is not None:
+                self.on_offices(offices)
         except Exception:
-            log.exception("cluster_on_alarms_failed")
+            log.exception("cluster_on_change_failed")
 
 
 class Station(Protocol):
@@ -255,7 +261,8 @@ class Follow:
         self._gaps_read = 0.0
         self.cluster: Solo = PgCluster(
             cfg_url, station, on_leader=self._on_leader, on_alarms=self._on_alarms,
-            on_resync=self._on_resync) if svc.store.shared else Solo()
+            on_resync=self._on_resync, on_offices=self._on_offices,
+        ) if svc.store.shared else Solo()
         svc.ingest.keeps_seq = lambda: self.leader  # gaps are kept by the leader alone
         svc.selftest.leads = lambda: self.leader  # scheduled drill rounds too
 
@@ -276,6 +283,17 @@ class Follow:
             alarm = self.svc.store.alarm(alarm_id)
             if alarm is not None:
                 self.svc.hub.publish("alarm", alarm)
+
+    def _on_offices(self, ids: list[str]) -> None:
+        """Another member of the ingest group stored these offices' new states: take them."""
+        mono = time.monotonic()
+        for office, info in self.svc.store.office_infos(ids).items():
+            state = info.get("state")
+            if isinstance(state, dict) and self.svc.model.state_elsewhere(office, state, mono):
+                if info.get("location"):
+                    self.svc.model.offices[office].location = dict(info["location"])
+                self.svc.pusher.changed(office)
+        self.svc.pusher.flush()
 
     def _on_resync(self) -> None:
         if self.svc.hub.subscribers:

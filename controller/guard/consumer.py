@@ -39,7 +39,7 @@ offices. Everything else, and above all every event, is QoS 1."""
 READ_BATCH = 100
 
 
-class _BatchReadClient(mqtt.Client):
+class BatchReadClient(mqtt.Client):
     """A paho client that reads up to READ_BATCH packets per select() round.
 
     paho reads a single packet per round while nothing of its own is in flight,
@@ -84,7 +84,7 @@ class GuardMqtt:
         self.driver: LoopDriver | None = None
         client = make_client(cfg.mqtt, self.client_id,
                              will_topic=self.topics.guard_availability(cfg.guard.id),
-                             persistent=True, manual_ack=True, client_class=_BatchReadClient,
+                             persistent=True, manual_ack=True, client_class=BatchReadClient,
                              max_inflight=100, max_queued=10000)
         self.client = client
         client.enable_logger()
@@ -92,7 +92,7 @@ class GuardMqtt:
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
         client.on_connect_fail = self._on_connect_fail
-        if isinstance(client, _BatchReadClient):
+        if isinstance(client, BatchReadClient):
             client.plain = self._on_plain
 
     # ------------------------------------------------------------- lifecycle
@@ -157,7 +157,10 @@ class GuardMqtt:
                      client_id=self.client_id)
             client.publish(self.topics.guard_availability(self.cfg.guard.id), b"online", qos=1,
                            retain=True)
-            client.subscribe([(self.topics.all_offices(leaf), qos) for leaf, qos in SUBSCRIPTIONS])
+            # with `ingest_group` the states come through the shared subscription (share.py)
+            shared = self.cfg.guard.ingest_group is not None
+            client.subscribe([(self.topics.all_offices(leaf), qos) for leaf, qos in SUBSCRIPTIONS
+                              if not (shared and leaf == "state")])
             if self.driver is not None:
                 self.driver.connacked = True
             self.connected = True

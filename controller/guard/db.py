@@ -192,6 +192,7 @@ class PgDb:
         self._conn: Any = None
         self.in_transaction = False
         self.touched: set[str] = set()  # alarm ids written in the open transaction
+        self.touched_offices: set[str] = set()  # offices whose state changed (shared ingest)
 
     def _connection(self) -> Any:
         if self._conn is None:
@@ -206,6 +207,7 @@ class PgDb:
         conn, self._conn = self._conn, None
         self.in_transaction = False
         self.touched.clear()
+        self.touched_offices.clear()
         if conn is not None:
             try:
                 if conn.closed or conn.broken:
@@ -264,29 +266,36 @@ class PgDb:
         """Mark the alarm as changed by the open transaction: the other stations hear at commit."""
         self.touched.add(alarm_id)
 
+    def touch_office(self, office: str) -> None:
+        """Mark an office's stored state as changed: stations sharing the heartbeats re-read it."""
+        self.touched_offices.add(office)
+
     def commit(self) -> None:
-        """Announce the touched alarms and commit (the NOTIFY is delivered only on COMMIT)."""
+        """Announce the touched alarms and offices, commit (NOTIFY is delivered only on COMMIT)."""
         if not self.in_transaction:
-            if not self.touched:
+            if not self.touched and not self.touched_offices:
                 return
             self._connection().execute("BEGIN")  # a touch without a write: notify anyway
             self.in_transaction = True
         conn = self._connection()
         try:
-            ids = sorted(self.touched)
-            for start in range(0, len(ids), NOTIFY_MAX_IDS):
-                payload = json.dumps({"from": self.station,
-                                      "alarms": ids[start:start + NOTIFY_MAX_IDS]})
-                conn.execute("SELECT pg_notify(%s, %s)", (NOTIFY_CHANNEL, payload))
+            for key, ids in (("alarms", sorted(self.touched)),
+                             ("offices", sorted(self.touched_offices))):
+                for start in range(0, len(ids), NOTIFY_MAX_IDS):
+                    payload = json.dumps({"from": self.station,
+                                          key: ids[start:start + NOTIFY_MAX_IDS]})
+                    conn.execute("SELECT pg_notify(%s, %s)", (NOTIFY_CHANNEL, payload))
             conn.execute("COMMIT")
         except self._psycopg.Error as exc:
             raise self._fail(exc) from exc
         self.in_transaction = False
         self.touched.clear()
+        self.touched_offices.clear()
 
     def rollback(self) -> None:
         """Drop the open transaction (after a failed batch)."""
         self.touched.clear()
+        self.touched_offices.clear()
         if not self.in_transaction or self._conn is None:
             self.in_transaction = False
             return

@@ -37,6 +37,8 @@ class GuardCfg(Section):
     allow_plain_http_remote: bool = False
     demo: bool = False
     # --- console (#15, engineer C): language and clock of every page -------------------
+    # several stations share the offices' states (MQTT 5 `$share`; PostgreSQL store): share.py
+    ingest_group: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")] | None = None
     language: Literal["de", "en"] = "de"
     timezone: Annotated[str, StringConstraints(max_length=64)] | None = None  # None: the host's
 
@@ -253,6 +255,13 @@ class GuardConfig(Settings):
     @model_validator(mode="after")
     def _unique(self) -> GuardConfig:
         problems = []
+        if self.guard.ingest_group is not None:
+            if not is_postgres(self.store.url):
+                problems.append("guard.ingest_group: stations that share the heartbeats need "
+                                "one shared store: set store.url = \"postgresql://…\"")
+            if self.mqtt.protocol != "5":
+                problems.append("guard.ingest_group: shared subscriptions need MQTT 5: set "
+                                "mqtt.protocol = \"5\"")
         ids = [o.id for o in self.offices]
         dupes = sorted({i for i in ids if ids.count(i) > 1})
         if dupes:

@@ -8,7 +8,7 @@ a hung controller whose MQTT thread still answers pings is caught as well.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from controller.protocol.messages import Alarm, State
@@ -80,6 +80,8 @@ class LiveModel:
     def __init__(self, roster: list[dict[str, Any]]) -> None:
         """Seed with the roster (id plus location fields)."""
         self.offices: dict[str, OfficeView] = {}
+        self.heard: dict[str, float] = {}  # offices whose valid state arrived here (shared ingest)
+        self.stale_grace_s = 0.0  # shared ingest: others' heartbeats reach us up to this late
         for entry in roster:
             loc = {k: entry.get(k, "") for k in LOCATION_FIELDS}
             self.offices[entry["id"]] = OfficeView(id=entry["id"], in_roster=True, location=loc)
@@ -108,6 +110,7 @@ class LiveModel:
         before = view.state
         view.state = data
         view.last_state_at = now
+        self.heard[office] = now
         view.heartbeat_s = state.heartbeat_s
         if state.location is not None:
             view.location = state.location.model_dump()
@@ -139,7 +142,32 @@ class LiveModel:
         except ValueError:
             return False
         view.last_state_at = now
+        self.heard[office] = now
         view.state["ts"], view.state["uptime_s"] = ts, uptime
+        return True
+
+    def heard_elsewhere(self, office: str, at: float) -> bool:
+        """Another station heard the office's state at `at` (our clock); True if that is news."""
+        view = self.offices.get(office)
+        if view is None or view.state is None:
+            return False  # nothing to judge by yet: the stored state comes first
+        if view.last_state_at is not None and view.last_state_at >= at:
+            return False
+        view.last_state_at = at
+        return True
+
+    def state_elsewhere(self, office: str, data: dict[str, Any], now: float) -> bool:
+        """A state another station validated and stored; True when it is newer than ours."""
+        view = self.get(office, now)
+        if view.state is not None and _ts(view.state) >= _ts(data):
+            return False
+        view.state = data
+        view.raw_state = None  # our own next copy is validated again, not compared
+        view.last_state_at = now
+        heartbeat = data.get("heartbeat_s")
+        if isinstance(heartbeat, int | float) and heartbeat > 0:
+            view.heartbeat_s = float(heartbeat)
+        view.stale = False
         return True
 
     def on_alarm(self, office: str, alarm: Alarm | None, now: float) -> bool:
@@ -161,7 +189,7 @@ class LiveModel:
                 continue
             since = view.last_state_at if view.last_state_at is not None else view.first_seen_at
             assert since is not None  # noqa: S101 - seen implies first_seen_at
-            stale = now - since > STALE_FACTOR * view.heartbeat_s
+            stale = now - since > STALE_FACTOR * view.heartbeat_s + self.stale_grace_s
             if stale != view.stale:
                 view.stale = stale
                 flipped.append(view.id)
@@ -182,3 +210,12 @@ class LiveModel:
     def snapshot(self, now: float) -> list[dict[str, Any]]:
         """Every office, sorted by id."""
         return [self.offices[k].to_dict(now) for k in sorted(self.offices)]
+
+
+def _ts(state: dict[str, Any]) -> datetime:
+    """A state's own timestamp, to order copies that reached stations in different orders."""
+    try:
+        when = datetime.fromisoformat(str(state.get("ts", "")))
+    except ValueError:
+        return datetime.min.replace(tzinfo=UTC)
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from controller.guard.db import Db, PgDb
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS schema_version(version INTEGER NOT NULL);
@@ -74,6 +74,13 @@ STEPS_V2 = (
 )
 
 
+# version 3 (issue 19): when any station last heard an office's state, for stations that
+# share the heartbeats (`[guard] ingest_group`); `heard_at` is the database server's clock
+STEPS_V3 = (
+    "CREATE TABLE IF NOT EXISTS office_heard(office TEXT PRIMARY KEY, heard_at REAL NOT NULL)",
+)
+
+
 def _columns(db: Db, table: str) -> set[str]:
     if isinstance(db, PgDb):
         return db.columns(table)
@@ -103,6 +110,13 @@ def migrate(db: Db) -> int:
                 db.execute(f"ALTER TABLE alarms ADD COLUMN {name} {decl}")
         for step in STEPS_V2:
             db.execute(step)
+    if version < 3:
+        for step in STEPS_V3:
+            if isinstance(db, PgDb):
+                db.executescript(step)  # DDL: translated, under the migration lock
+            else:
+                db.execute(step)
+    if version < SCHEMA_VERSION:
         db.execute("DELETE FROM schema_version")
         db.execute("INSERT INTO schema_version(version) VALUES (?)", (SCHEMA_VERSION,))
     db.commit()

@@ -20,7 +20,6 @@ from typing import Any
 
 import structlog
 
-from controller import mqttclient
 from controller.guard.ack_retry import AckResender
 from controller.guard.actions import Actions
 from controller.guard.cluster import Follow
@@ -40,6 +39,8 @@ from controller.guard.model import LiveModel
 from controller.guard.notify import Notifier
 from controller.guard.pushes import LagMeter, OfficePusher
 from controller.guard.repair import Repairer
+from controller.guard.share import shared_states
+from controller.guard.status import metrics_sample, station_health
 from controller.guard.store import Store
 from controller.guard.views import offices_view
 from controller.protocol.messages import Event, Topics
@@ -71,6 +72,8 @@ class GuardService:
         key = load_private_key(Path(cfg.security.signing_key)) if cfg.security.signing_key \
             else None
         self.mqtt = GuardMqtt(cfg, self._on_mqtt, self._on_mqtt_status)
+        self.share = shared_states(cfg, self.mqtt.client_id, self.model, self.store,
+                                   self._on_mqtt)
         self.commander = Commander(key, self.topics, self.mqtt.publish,
                                    cfg.security.command_timeout_s)
         sec = cfg.security
@@ -113,7 +116,7 @@ class GuardService:
         self.broker_changed_at = time.time()
         self.store_error: str | None = None
         self.started_at = time.time()
-        self._started_mono = time.monotonic()
+        self.started_mono = time.monotonic()
         # two inboxes: events/alarms/availability always go first, so that an alarm
         # never waits behind thousands of heartbeats (a fleet's retained states at start)
         self._inbox: deque[tuple[str, bytes, int, int, bool]] = deque()
@@ -156,6 +159,8 @@ class GuardService:
                 view.first_seen_at = None
             if not view.location:
                 view.location = row["info"].get("location") or {}
+            if self.cfg.guard.ingest_group and isinstance(row["info"].get("state"), dict):
+                view.state = row["info"]["state"]  # its next state may reach another station
             view.duplicates = row["duplicates"]
         for gap in self.store.gaps():
             self.model.offices[gap["office"]].gaps += 1
@@ -174,6 +179,8 @@ class GuardService:
         self._loop = asyncio.get_running_loop()
         await self.follow.cluster.start()  # a lone station on PostgreSQL leads at once
         self.mqtt.start()
+        if self.share is not None:
+            self.share.start()
         if self.follow.leader and not self.store.shared:
             self.escalator.resume()  # on a shared store: when it becomes the leader
         self._tasks = [self._loop.create_task(self._ticker()),
@@ -190,6 +197,8 @@ class GuardService:
         for task in pending:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        if self.share is not None:
+            await self.share.stop()
         await self.mqtt.aclose(1.0)
         await self.follow.cluster.stop()
         self._drain()
@@ -309,14 +318,7 @@ class GuardService:
             self.tick(time.time(), mono)
 
     def _metrics_sample(self) -> Sample:
-        return Sample(
-            offices=self.model.snapshot(time.monotonic()),
-            open_alarms=self.store.open_alarm_counts(),
-            ingest={"received": self.messages_in, "stored": self.ingest.stored,
-                    "duplicate": self.ingest.duplicates, "dropped": self.ingest.dropped},
-            loop_lag_s=self.lag.max_s, notifications_delivered=self.notifier.delivered,
-            notification_attempts=self.notifier.attempts,
-            escalations=self.escalator.escalations, broker_connected=self.broker_connected)
+        return metrics_sample(self)
 
     async def _checkpointer(self) -> None:
         while True:
@@ -376,28 +378,11 @@ class GuardService:
 
     def health(self) -> dict[str, Any]:
         """Broker, store and webhook status for /healthz."""
-        store_ok = self.store_error is None and self.store.healthy()
-        ok = store_ok and self.broker_connected
-        broker = mqttclient.current_endpoint(self.mqtt.client)  # with `hosts`: the one in use
-        return {
-            "status": "ok" if ok else "degraded",
-            "guard": self.cfg.guard.id,
-            "uptime_s": round(time.monotonic() - self._started_mono, 1),
-            "broker": {"connected": self.broker_connected, "host": broker[0], "port": broker[1],
-                       "since": self.broker_changed_at},
-            "store": {"ok": store_ok, "error": self.store_error},
-            "signing": self.commander.can_sign,
-            "cluster": self.follow.cluster.health(),
-            "webhook": self.escalator.health(),
-            "notify": self.notifier.health(),
-            "ingest": {"stored": self.ingest.stored, "duplicates": self.ingest.duplicates,
-                       "dropped": self.ingest.dropped, "inbox": len(self._inbox),
-                       "states_queued": len(self._states)},
-            "loop_lag_max_ms": round(1000 * self.lag.max_s, 1),
-            "sse": {"clients": len(self.hub.subscribers),
-                    "dropped_clients": self.hub.dropped_clients},
-            "offices": self.model.counts(),
-        }
+        return station_health(self)
+
+    def queued(self) -> dict[str, int]:
+        """Messages received but not applied yet (for /healthz)."""
+        return {"inbox": len(self._inbox), "states_queued": len(self._states)}
 
     def offices(self) -> list[dict[str, Any]]:
         """Every known or expected office, its open panic/drill alarm and its open faults."""

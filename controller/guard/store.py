@@ -62,6 +62,7 @@ class Store(AlarmChanges):
             raise StoreError(f"{where}: cannot open {redact_url(path)}: {exc}") from exc
         self.path = path
         self._info: dict[str, tuple[str, float]] = {}  # office -> (info, now), PostgreSQL only
+        self.announce_offices = False  # stations sharing heartbeats: tell the others at commit
         self._ckpt: sqlite3.Connection | None = None
         self._ckpt_lock = threading.Lock()
 
@@ -125,6 +126,9 @@ class Store(AlarmChanges):
 
     def _write_info(self) -> None:
         rows = [(office, now, info) for office, (info, now) in self._info.items()]
+        if self.announce_offices and isinstance(self.db, PgDb):
+            for office in self._info:
+                self.db.touch_office(office)
         self._info.clear()
         self.db.executemany(
             "INSERT INTO offices(id, first_seen, info) VALUES (?,?,?)"
@@ -203,6 +207,15 @@ class Store(AlarmChanges):
         return {r["id"]: {"first_seen": r["first_seen"], "max_seq": r["max_seq"],
                           "duplicates": r["duplicates"], "info": json.loads(r["info"])}
                 for r in rows}
+
+    def office_infos(self, offices: list[str]) -> dict[str, dict[str, Any]]:
+        """The stored last state and location of these offices (another station wrote them)."""
+        if not offices:
+            return {}
+        marks = ",".join("?" * len(offices))
+        rows = self.db.execute(f"SELECT id, info FROM offices WHERE id IN ({marks})",  # noqa: S608
+                               tuple(offices))
+        return {r["id"]: json.loads(r["info"]) for r in rows}
 
     def set_office_info(self, office: str, info: dict[str, Any], now: float) -> None:
         """Keep the last known state of an office so a restart shows it at once."""
