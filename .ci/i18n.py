@@ -2,7 +2,7 @@
 
     .venv/bin/python .ci/i18n.py
 
-Translate new entries in controller/guard/web/locales/de/LC_MESSAGES/messages.po
+Translate new entries in controller/guard/locales/de/LC_MESSAGES/messages.po
 (and copy the English msgid into en), then run it again: it compiles the .mo files
 that are shipped. tests/test_i18n_catalog.py fails while an entry is missing,
 untranslated, fuzzy, or a .mo is stale.
@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-LOCALES = ROOT / "controller" / "guard" / "web" / "locales"
+LOCALES = ROOT / "controller" / "guard" / "locales"
 POT = LOCALES / "messages.pot"
 PYBABEL = str(Path(sys.executable).parent / "pybabel")
 EXTRACT = ["extract", "-F", ".ci/babel.cfg", "-k", "_", "-k", "ngettext:1,2", "-k", "N_", "--no-wrap",

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from controller.guard import i18n as core
 from controller.guard.web import i18n
 from tests.console_support import Console, axe_violations, close_all, panic, start_drill
 from tests.test_dashboard_support import Stack, start_stack, wait_for
@@ -82,10 +83,10 @@ def clean(stack: Stack, console: Console) -> Iterator[None]:
 
 def english_leftovers(text: str) -> list[str]:
     """English msgids (without placeholders) whose German differs, found in `text`."""
-    i18n.use("de")
+    core.use("de")
     found = []
     for msgid in i18n.js_catalog("en"):
-        if "{" in msgid or len(msgid) < 6 or i18n.gettext(msgid) == msgid:
+        if "{" in msgid or len(msgid) < 6 or core.gettext(msgid) == msgid:
             continue
         if re.search(r"(?<!\w)" + re.escape(msgid) + r"(?!\w)", text):
             found.append(msgid)

@@ -46,7 +46,7 @@ def test_filters_keep_good_values_and_report_bad_ones():
 
 
 def test_event_details_show_the_type_specific_fields():
-    from controller.guard.web import i18n
+    from controller.guard import i18n
 
     i18n.use("de")  # the default language
     assert event_details({"type": "panic_repeat", "alarm_id": "46a4026f-b988-4949", "presses": 3}
@@ -123,7 +123,7 @@ def test_demo_dashboard_loads_the_simulator_and_checks_input(tmp_path, monkeypat
         assert bad.status_code == 400 and "press or release" in bad.json()["error"]
         none = client.post("/demo/sim/eg-101/panic", content=b"[1, 2]",
                            headers={"X-CSRF-Token": token, "Content-Type": "application/json"})
-        assert none.status_code == 400 and none.json()["error"].startswith("value: required")
+        assert none.status_code == 400 and none.json()["error"].startswith("value: erforderlich")
     finally:
         client.app.state.sim_bridge.stop()
         service.store.close()

@@ -147,7 +147,7 @@ def test_incident_timeline_outcome_history_and_csv(shared: tuple[GuardProc, Mosq
 
 
 def test_csv_cells_that_a_spreadsheet_would_run_are_neutralised() -> None:
-    from controller.guard.web.api import csv_safe
+    from controller.guard.web.csv_export import csv_safe
 
     for text in ("=1+2", "+1", "-1", "@SUM(A1)", "\tcmd", "\rcmd"):
         assert csv_safe(text) == "'" + text

@@ -104,7 +104,8 @@ def test_without_signing_key_ack_is_recorded_and_503(tmp_path: Path, broker: Mos
         alarm_id = _alarm(guard, sim)
         resp = guard.client.post(f"/api/alarms/{alarm_id}/ack")
         assert resp.status_code == 503
-        assert "cannot be signed" in resp.json()["error"]
+        assert "nicht signiert" in resp.json()["error"]  # German by default, names the key
+        assert "security.signing_key" in resp.json()["error"]
         assert _of(guard, alarm_id)["guard_ack_by"] == "alice"
         assert sim.commands == []
     finally:

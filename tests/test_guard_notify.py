@@ -15,9 +15,11 @@ import re
 import threading
 import tomllib
 from collections.abc import Iterator
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -146,6 +148,10 @@ def test_faults_and_panics_notify_people_and_a_dead_notifier_is_a_fault(
         inc = guard.get(f"/api/alarms/{fault['alarm_id']}")
         whats = [e["what"] for e in inc["timeline"]]
         assert whats.count("escalated") == 2 and whats.count("notification_failed") == 2
+        # the timeline (and the printed report) says it in the station's language
+        failed = [e for e in inc["timeline"] if e["what"] == "notification_failed"]
+        assert failed[0]["detail"].startswith("Stufe 2, json://127.0.0.1:"), failed
+        assert ", Versuch 1 von 2: " in failed[0]["detail"]
         assert guard.get("/healthz")["notify"]["failing"]
 
         metrics = guard.client.get("/metrics").text
@@ -158,6 +164,43 @@ def test_faults_and_panics_notify_people_and_a_dead_notifier_is_a_fault(
     finally:
         esc.stop()
         drill_office.close()
+        office.close()
+        guard.close()
+
+
+def test_an_english_station_notifies_in_english_on_its_own_clock(
+        tmp_path: Path, broker: Mosquitto, sinks: tuple[JsonSink, MailSink]) -> None:
+    js, _mail = sinks
+    guard = GuardProc(tmp_path / "guard", broker.port,
+                      guard={"language": "en", "timezone": "America/New_York"},
+                      escalation={"after_s": 1, "fault_after_s": 1, "notify": [js.url]}).start()
+    office = OfficeSim(broker.port, "eg-301", public_key=guard.public_key).start_heartbeat()
+    try:
+        panic = str(office.press().alarm_id)
+        msg = js.got.get(timeout=10)
+        assert msg["title"] == "Panic alarm: Beratung eg-301", msg
+        raised = guard.get(f"/api/alarms/{panic}")["raised_at"]
+        local = datetime.fromisoformat(raised).astimezone(ZoneInfo("America/New_York"))
+        lines = msg["message"].splitlines()
+        assert lines[:3] == ["Nobody has acknowledged this alarm yet.",
+                             "Location: Jobcenter Test, Haus A, EG, 301", "Office: eg-301"]
+        assert lines[3].startswith(f"Raised: {local:%H:%M:%S} (") and lines[3].endswith(" ago)")
+        assert lines[4] == "Escalation level: 1"
+        timeline = wait_for(lambda: [e for e in guard.get(f"/api/alarms/{panic}")["timeline"]
+                                     if e["what"] == "notification_delivered"], 10, "recorded")
+        assert timeline[0]["detail"].startswith("level 1, json://127.0.0.1:")
+        assert timeline[0]["detail"].endswith(", attempt 1 of 4")
+        escalated = [e for e in guard.get(f"/api/alarms/{panic}")["timeline"]
+                     if e["what"] == "escalated"]
+        assert escalated[0]["detail"] == "level: 1; notifications: 1"  # translated by the console
+
+        wait_for(lambda: guard.office("eg-301")["online"], 5, "online")
+        office.raw("availability", b"offline", retain=True)
+        msg = js.got.get(timeout=10)
+        assert msg["title"] == "Technical fault: Controller offline: Beratung eg-301"
+        assert ("What to do: The panic button of Beratung eg-301 does not work"
+                in msg["message"])
+    finally:
         office.close()
         guard.close()
 

@@ -14,10 +14,11 @@ import pytest
 from babel.messages.mofile import read_mo, write_mo
 from babel.messages.pofile import read_po
 
+from controller.guard import i18n as core
 from controller.guard.web import i18n
 
 ROOT = Path(__file__).resolve().parents[1]
-LOCALES = ROOT / "controller" / "guard" / "web" / "locales"
+LOCALES = ROOT / "controller" / "guard" / "locales"
 PLACEHOLDER = re.compile(r"\{(\w+)\}")
 
 
@@ -49,13 +50,13 @@ def extracted(pot: Any) -> set[str]:
     return _ids(pot)
 
 
-@pytest.mark.parametrize("lang", i18n.LANGUAGES)
+@pytest.mark.parametrize("lang", core.LANGUAGES)
 def test_every_string_of_the_console_is_in_the_catalog(extracted: set[str], lang: str):
     missing = sorted(extracted - _ids(_po(lang)))
     assert missing == [], f"not in {lang}/messages.po (run .ci/i18n.py, then translate)"
 
 
-@pytest.mark.parametrize("lang", i18n.LANGUAGES)
+@pytest.mark.parametrize("lang", core.LANGUAGES)
 def test_every_entry_is_translated_and_keeps_its_placeholders(lang: str):
     bad = []
     for m in _po(lang):
@@ -73,7 +74,7 @@ def test_every_entry_is_translated_and_keeps_its_placeholders(lang: str):
     assert bad == []
 
 
-@pytest.mark.parametrize("lang", i18n.LANGUAGES)
+@pytest.mark.parametrize("lang", core.LANGUAGES)
 def test_the_shipped_mo_is_compiled_from_the_po(lang: str):
     buf = io.BytesIO()
     write_mo(buf, _po(lang))
@@ -84,38 +85,40 @@ def test_the_shipped_mo_is_compiled_from_the_po(lang: str):
 
 
 def test_german_is_german_and_the_scripts_get_the_same_catalog():
-    i18n.use("de")
-    assert i18n.gettext("Acknowledge") == "Quittieren"
-    assert i18n.ngettext("{n} open", "{n} open", 3) == "{n} offen"
+    core.use("de")
+    assert core.gettext("Acknowledge") == "Quittieren"
+    assert core.ngettext("{n} open", "{n} open", 3) == "{n} offen"
     js = i18n.js_catalog("de")
     assert js["I am going too"] == "Ich komme auch"
     assert js["{n} new alarm \u2014 show"] == ["{n} neuer Alarm \u2013 anzeigen",
                                               "{n} neue Alarme \u2013 anzeigen"]
     assert "Log in" not in js  # only what a script uses is sent to the page
-    i18n.use("en")
-    assert i18n.gettext("Acknowledge") == "Acknowledge"
-    i18n.use("de")
+    assert js["Simulated hardware"] == "Simulierte Hardware"  # the demo's panel, too
+    core.use("en")
+    assert core.gettext("Acknowledge") == "Acknowledge"
+    core.use("de")
 
 
 def test_a_missing_catalog_is_an_error_not_an_english_page(monkeypatch: pytest.MonkeyPatch,
                                                             tmp_path: Path):
-    monkeypatch.setattr(i18n, "LOCALE_DIR", tmp_path)
-    i18n.translations.cache_clear()
+    monkeypatch.setattr(core, "LOCALE_DIR", tmp_path)
+    core.translations.cache_clear()
     try:
         with pytest.raises(RuntimeError, match="no compiled catalog"):
-            i18n.translations("de")
+            core.translations("de")
     finally:
         monkeypatch.undo()
-        i18n.translations.cache_clear()
+        core.translations.cache_clear()
 
 
 def test_the_extractor_reads_every_script_to_its_end(pot: Any):
     """Babel's JS lexer can stop early (a regex literal with a quote): nothing is then
     extracted from the rest of that file, silently. A plain scan must find nothing more."""
     call = re.compile(r'(?<![\w.])_\("((?:[^"\\]|\\.)*)"')
-    static = ROOT / "controller" / "guard" / "web" / "static"
+    scripts = [*(ROOT / "controller" / "guard" / "web" / "static").glob("*.js"),
+               *(ROOT / "controller" / "demo" / "static").glob("*.js")]  # the simulator panel
     missed = []
-    for path in sorted(static.glob("*.js")):
+    for path in sorted(scripts):
         rel = str(path.relative_to(ROOT))
         here = {str(m.id[0] if isinstance(m.id, tuple | list) else m.id) for m in pot
                 if m.id and any(name == rel for name, _line in m.locations)}

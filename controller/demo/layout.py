@@ -24,6 +24,7 @@ MAX_OFFICES = 40  # a corridor bigger than this is no longer a demo, just load o
 SITE = "Jobcenter Demo"
 BUILDING = "Haus A"
 ESCALATE_AFTER_S = 30  # short enough to be seen during a tour
+TIMEZONE = "Europe/Berlin"  # the users' clocks, also on a UTC host (CI, a cloud VM)
 
 TomlValue = str | int | float | bool | list[str]
 
@@ -109,10 +110,12 @@ def _office_toml(office: DemoOffice, mqtt: Mapping[str, TomlValue | None],
 
 
 def _guard_toml(layout: DemoLayout, mqtt: Mapping[str, TomlValue | None],
-                signing_key: Path, hashes: Sequence[str], escalate_after_s: float) -> str:
+                signing_key: Path, hashes: Sequence[str], escalate_after_s: float, *,
+                language: str) -> str:
     parts = [
         _table("[guard]", {"id": "demo-guard", "listen_host": "127.0.0.1",
-                           "listen_port": layout.guard_port, "demo": True}),
+                           "listen_port": layout.guard_port, "demo": True,
+                           "language": language, "timezone": TIMEZONE}),
         _table("\n[mqtt]", mqtt),
         _table("\n[store]", {"path": str(layout.root / "guard.sqlite3")}),
         _table("\n[security]", {"signing_key": str(signing_key)}),
@@ -135,7 +138,8 @@ def _password() -> str:
 
 def write_demo_configs(root: Path, *, offices: int, guard_port: int, mqtt_host: str,
                        mqtt_port: int, protocol: str,
-                       escalate_after_s: float = ESCALATE_AFTER_S) -> DemoLayout:
+                       escalate_after_s: float = ESCALATE_AFTER_S,
+                       language: str = "de") -> DemoLayout:
     """Keys, users, one guard config and `offices` office configs under `root`.
 
     Raises ConfigError (from the production loaders) if a generated file is invalid.
@@ -159,7 +163,7 @@ def write_demo_configs(root: Path, *, offices: int, guard_port: int, mqtt_host: 
     hashes = [hasher.hash(user.password) for user in users]
     layout.guard_config.write_text(
         _guard_toml(layout, _mqtt(mqtt_host, mqtt_port, protocol, "guard"), private_key, hashes,
-                    escalate_after_s),
+                    escalate_after_s, language=language),
         encoding="utf-8")
     load_guard_config(layout.guard_config).roster()
     return layout

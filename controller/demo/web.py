@@ -17,6 +17,7 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from controller.demo.sim import SimBridge, SimInputError
+from controller.guard.i18n import _
 from controller.guard.web.auth import check_csrf, current_user
 
 if TYPE_CHECKING:
@@ -43,9 +44,9 @@ def _sim(request: Request) -> SimBridge:
 
 def _demo_guard(request: Request) -> Response | None:
     if not _service(request).cfg.guard.demo:
-        return JSONResponse({"error": "not found"}, status_code=404)
+        return JSONResponse({"error": _("Not Found")}, status_code=404)
     if current_user(request) is None:
-        return JSONResponse({"error": "not logged in"}, status_code=401)
+        return JSONResponse({"error": _("not logged in")}, status_code=401)
     return None
 
 
@@ -63,11 +64,12 @@ async def sim_input(request: Request) -> Response:
     if refused is not None:
         return refused
     if not await check_csrf(request):
-        return JSONResponse({"error": "missing or wrong CSRF token"}, status_code=403)
+        return JSONResponse({"error": _("CSRF token missing or invalid (send X-CSRF-Token)")},
+                            status_code=403)
     value = await _value(request)
     office, name = request.path_params["office"], request.path_params["name"]
     if value is None:
-        return JSONResponse({"error": "value: required (press/release or open/close)"},
+        return JSONResponse({"error": "value: " + _("required (press/release or open/close)")},
                             status_code=400)
     try:
         _sim(request).press(office, name, value)

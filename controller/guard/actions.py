@@ -17,6 +17,7 @@ import structlog
 
 from controller.guard.commander import Commander, Outcome
 from controller.guard.hub import Hub
+from controller.guard.i18n import N_, _, ngettext
 from controller.guard.model import LiveModel
 from controller.guard.store import Store
 from controller.protocol.messages import format_ts, utcnow
@@ -38,11 +39,20 @@ class Result:
 
 KIND_OF: dict[str, ResultKind] = {"confirmed": "done", "rejected": "rejected",
                                   "timeout": "timeout", "not_sent": "not_sent"}
-STATUS_TEXT = {"confirmed": "confirmed by the office", "rejected": "rejected by the office",
-               "timeout": "no confirmation from the office", "not_sent": "not sent"}
+# stored (in English) as the alarm's `command_status`; the console translates it, the
+# HTTP answer's `error` is in the station's language
+STATUS_TEXT = {"confirmed": N_("confirmed by the office"),
+               "rejected": N_("rejected by the office"),
+               "timeout": N_("no confirmation from the office"), "not_sent": N_("not sent")}
 OUTCOMES = ("handled", "police", "medical", "false_alarm", "drill", "technical")
-NO_KEY = ("commands cannot be signed: security.signing_key is not configured; "
-          "the guard's action was recorded")
+NO_KEY = N_("commands cannot be signed: security.signing_key is not configured; "
+            "the guard's action was recorded")
+
+
+def error_text(outcome: Outcome) -> str:
+    """Why a command did not go through, for people (an office's reason code stays a code)."""
+    text = _(STATUS_TEXT[outcome.status])
+    return f"{text}: {_(outcome.reason)}" if outcome.reason else text
 
 
 class Actions:
@@ -76,10 +86,11 @@ class Actions:
                     ) -> tuple[dict[str, Any] | None, Result | None]:
         alarm = self.store.alarm(alarm_id)
         if alarm is None:
-            return None, Result("unknown", {"error": f"alarm {alarm_id} is not known"})
+            return None, Result("unknown", {"error": _("alarm {id} is not known").format(
+                id=alarm_id)})
         if alarm["state"] == "closed":
             self._audit(user, action, alarm_id, "refused", "already closed")
-            return None, Result("refused", {"error": "the alarm is already closed",
+            return None, Result("refused", {"error": _("the alarm is already closed"),
                                             "alarm": alarm})
         return alarm, None
 
@@ -125,8 +136,8 @@ class Actions:
             return refused
         if alarm["kind"] == "fault":
             self._audit(user, "alarm_resolve", alarm_id, "refused", "fault alarm")
-            return Result("refused", {"error": "a fault alarm closes by itself once it is "
-                                      "acknowledged and its condition has cleared",
+            return Result("refused", {"error": _("a fault alarm closes by itself once it is "
+                                                 "acknowledged and its condition has cleared"),
                                       "alarm": alarm})
         self.store.update_alarm(alarm_id, outcome=outcome, note=note or None)
         self._log(alarm_id, "resolve_requested", user,
@@ -163,7 +174,7 @@ class Actions:
                                command_by=user, command_at=now)
             store.commit()
             self._audit(user, f"alarm_{action}", alarm_id, "recorded", "no signing key")
-            return Result("not_sent", {"error": NO_KEY, "alarm": self._push_alarm(alarm_id)})
+            return Result("not_sent", {"error": _(NO_KEY), "alarm": self._push_alarm(alarm_id)})
         command = self.commander.build(action, alarm["office"], user, alarm_id=alarm_id)
         store.update_alarm(alarm_id, command=action, command_status="sent", command_by=user,
                            command_at=now)
@@ -180,7 +191,7 @@ class Actions:
         self._audit(user, f"alarm_{action}", alarm_id, outcome.status, outcome.reason)
         body: dict[str, Any] = {"command": outcome.to_dict(), "alarm": self._push_alarm(alarm_id)}
         if outcome.status != "confirmed":
-            body["error"] = text
+            body["error"] = error_text(outcome)
         return Result(KIND_OF[outcome.status], body)
 
     async def resolve_for(self, alarm_id: str, office: str, by: str) -> Outcome:
@@ -202,10 +213,11 @@ class Actions:
     async def office_command(self, office: str, cmd: CommandName, user: str) -> Result:
         """Drill, lockdown, lift lockdown or remote release of one office."""
         if office not in self.model.offices:
-            return Result("unknown", {"error": f"office {office} is not known"})
+            return Result("unknown", {"error": _("office {office} is not known").format(
+                office=office)})
         if not self.commander.can_sign:
             self._audit(user, cmd, office, "recorded", "no signing key")
-            return Result("not_sent", {"error": NO_KEY})
+            return Result("not_sent", {"error": _(NO_KEY)})
         outcome = await self.commander.send_and_wait(
             self.commander.build(cmd, office, user))
         self._audit(user, cmd, office, outcome.status, outcome.reason)
@@ -213,7 +225,7 @@ class Actions:
         if outcome.event is not None and outcome.event.alarm_id is not None:
             body["alarm_id"] = str(outcome.event.alarm_id)
         if outcome.status != "confirmed":
-            body["error"] = f"{STATUS_TEXT[outcome.status]}: {outcome.reason}".rstrip(": ")
+            body["error"] = error_text(outcome)
         return Result(KIND_OF[outcome.status], body)
 
     async def site_lockdown(self, site: str, on: bool, user: str) -> Result:
@@ -223,10 +235,11 @@ class Actions:
         cmd: CommandName = "lockdown" if on else "lift_lockdown"
         if not offices:
             self._audit(user, f"site_{cmd}", site, "refused", "no office on this site")
-            return Result("unknown", {"error": f"no known office has site {site!r}"})
+            return Result("unknown", {"error": _("no known office has site {site}").format(
+                site=repr(site))})
         if not self.commander.can_sign:
             self._audit(user, f"site_{cmd}", site, "recorded", "no signing key")
-            return Result("not_sent", {"error": NO_KEY})
+            return Result("not_sent", {"error": _(NO_KEY)})
         answers = await asyncio.gather(*(self.office_command(o, cmd, user) for o in offices))
         results = {o: a.body["command"] for o, a in zip(offices, answers, strict=True)}
         failed = sorted(o for o, a in zip(offices, answers, strict=True) if a.kind != "done")
@@ -234,5 +247,7 @@ class Actions:
                     ",".join(failed)[:200])
         body: dict[str, Any] = {"site": site, "on": on, "results": results, "failed": failed}
         if failed:
-            body["error"] = f"{len(failed)} of {len(offices)} offices did not confirm"
+            body["error"] = ngettext("{failed} of {n} office did not confirm",
+                                     "{failed} of {n} offices did not confirm",
+                                     len(offices)).format(failed=len(failed), n=len(offices))
         return Result("done" if not failed else "partial", body)

@@ -18,6 +18,7 @@ from typing import Any
 import structlog
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from controller.guard.i18n import N_
 from controller.protocol.messages import Command, Event, Topics, utcnow
 from controller.protocol.names import CommandName
 from controller.protocol.signing import sign_command
@@ -90,14 +91,14 @@ class Commander:
         self.pending[command.nonce] = (command.office, future)
         try:
             if not self.send(command):
-                return Outcome("not_sent", command.nonce, reason="the MQTT queue is full")
+                return Outcome("not_sent", command.nonce, reason=N_("the MQTT queue is full"))
             try:
                 event = await asyncio.wait_for(future, timeout_s or self.timeout_s)
             except TimeoutError:
                 log.warning("command_timeout", cmd=command.cmd, office=command.office,
                             nonce=command.nonce)
                 return Outcome("timeout", command.nonce,
-                               reason="the office did not confirm in time")
+                               reason=N_("the office did not confirm in time"))
         finally:
             self.pending.pop(command.nonce, None)
         if event.type == "command_rejected":

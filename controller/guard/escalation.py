@@ -149,7 +149,8 @@ class Escalator:
             fields["escalation_status"] = "pending" if webhook else (
                 "no webhook (drill)" if self.cfg.webhook_url else "no webhook configured")
         self.store.update_alarm(alarm_id, **fields)
-        detail = f"level {level}" + (f", {len(urls)} notification(s)" if urls else "")
+        # "key: value; ..." like every station detail: the console shows it translated
+        detail = f"level: {level}" + (f"; notifications: {len(urls)}" if urls else "")
         self.store.log_alarm(alarm_id, format_ts(at), "escalated", None, detail)
         self.store.commit()
         self.escalations += 1

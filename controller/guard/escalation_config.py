@@ -75,7 +75,7 @@ class EscalationCfg(_Notifies):
     notify_retries: int = Field(3, ge=0, le=10)
     levels: list[EscalationLevel] = Field(default_factory=list, max_length=10)
     console_url: Annotated[str, StringConstraints(pattern=r"^https?://")] | None = None
-    language: Literal["de", "en"] = "de"
+    language: Literal["de", "en"] | None = None  # None: the station's `[guard] language`
 
     @model_validator(mode="after")
     def _order(self) -> EscalationCfg:

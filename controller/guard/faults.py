@@ -29,7 +29,7 @@ from typing import Any
 
 import structlog
 
-from controller.guard.fault_texts import FAULT_TEXTS, fault_text
+from controller.guard.fault_texts import FAULT_TEXTS, fault_text, station_label
 from controller.guard.guard_config import FaultsCfg
 from controller.guard.hub import Hub
 from controller.guard.model import LiveModel, OfficeView
@@ -81,13 +81,14 @@ class FaultTracker:
 
     def __init__(self, store: Store, model: LiveModel, hub: Hub, cfg: FaultsCfg, *,
                  guard_id: str, started: float,
-                 on_raised: Callable[[str, float], None]) -> None:
-        """`on_raised(alarm_id, mono)` starts the alarm's escalation clock."""
+                 on_raised: Callable[[str, float], None], language: str = "de") -> None:
+        """`on_raised(alarm_id, mono)` starts an escalation clock; `language` names the station."""
         self.store = store
         self.model = model
         self.hub = hub
         self.cfg = cfg
         self.guard_id = guard_id
+        self.language = language
         self.started = started
         self.on_raised = on_raised
         self.inputs: dict[str, OfficeFaultInputs] = {}
@@ -171,7 +172,9 @@ class FaultTracker:
             station.add("broker")
         for fault in station:
             wanted[(self.guard_id, fault)] = {"site": "", "building": "", "floor": "",
-                                              "room": "", "label": f"Leitstelle {self.guard_id}"}
+                                              "room": "",
+                                              "label": station_label(self.guard_id,
+                                                                     self.language)}
         return wanted, keep
 
     def tick(self, wall: float, mono: float) -> list[dict[str, Any]]:
@@ -214,7 +217,7 @@ class FaultTracker:
         count = int(alarm["count"] or 1) + 1
         self.store.update_alarm(alarm["alarm_id"], count=count, cleared_at=None)
         self.store.log_alarm(alarm["alarm_id"], at, "fault_returned", None,
-                             f"occurrence {count}")
+                             f"occurrence: {count}")
         log.warning("fault_alarm_returned", office=alarm["office"], fault=alarm["fault"],
                     alarm_id=alarm["alarm_id"], count=count)
         return str(alarm["alarm_id"])

@@ -13,14 +13,17 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Coroutine
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import apprise
 import structlog
+from babel.support import Translations
 
 from controller.guard.escalation_config import EscalationCfg
-from controller.guard.fault_texts import KIND_TEXTS, fault_text
+from controller.guard.fault_texts import fault_text, kind_text
+from controller.guard.i18n import translator
 from controller.guard.store import Store
 from controller.protocol.messages import format_ts
 
@@ -28,17 +31,6 @@ log = structlog.get_logger("officesec.guard.notify")
 
 BACKOFF_S = (2.0, 5.0, 15.0, 30.0, 60.0)
 USER = "guard:notify"
-
-MESSAGES = {
-    "de": {"title": "{kind}: {label}", "where": "Ort", "office": "Büro", "raised": "Ausgelöst",
-           "ago": "vor {age}", "level": "Eskalationsstufe", "todo": "Was tun",
-           "link": "Vorgang", "unacked": "Niemand hat diesen Alarm bisher quittiert."},
-    "en": {"title": "{kind}: {label}", "where": "Location", "office": "Office",
-           "raised": "Raised", "ago": "{age} ago", "level": "Escalation level",
-           "todo": "What to do", "link": "Incident",
-           "unacked": "Nobody has acknowledged this alarm yet."},
-}
-
 
 def redact(url: str) -> str:
     """A notification URL without secrets (for logs, audit and the console)."""
@@ -56,38 +48,40 @@ def valid(url: str) -> bool:
     return bool(apprise.Apprise().add(url))
 
 
-def _age(seconds: float) -> str:
+def _age(seconds: float, tr: Translations) -> str:
     seconds = max(0, int(seconds))
     if seconds < 120:
-        return f"{seconds} s"
-    return f"{seconds // 60} min"
+        return str(tr.ugettext("{n} s")).format(n=seconds)
+    return str(tr.ugettext("{n} min")).format(n=seconds // 60)
 
 
 def message(alarm: dict[str, Any], level: int, language: str, link: str | None,
-            now: float) -> tuple[str, str]:
-    """(title, body) of one notification, German by default."""
-    text = MESSAGES.get(language, MESSAGES["de"])
+            now: float, *, zone: tzinfo | None = None) -> tuple[str, str]:
+    """(title, body) of one notification in `language`; times in `zone` (default: the host's)."""
+    tr = translator(language)
+    _ = tr.ugettext
     loc = alarm.get("location") or {}
     label = str(loc.get("label") or alarm["office"])
     kind = str(alarm.get("kind") or "panic")
-    kind_text = KIND_TEXTS[kind].get(language, KIND_TEXTS[kind]["de"])
+    kind_words = kind_text(kind, language)
     todo = ""
     if kind == "fault":
         fault_title, todo = fault_text(str(alarm.get("fault")), loc, alarm["office"], language)
-        kind_text = f"{kind_text}: {fault_title}"
+        kind_words = f"{kind_words}: {fault_title}"
     raised = datetime.fromisoformat(alarm["raised_at"])
     where = ", ".join(str(loc[k]) for k in ("site", "building", "floor", "room") if loc.get(k))
-    lines = [text["unacked"] if alarm["state"] == "active" else "",
-             f"{text['where']}: {where or '-'}",
-             f"{text['office']}: {alarm['office']}",
-             f"{text['raised']}: {raised.astimezone().strftime('%H:%M:%S')} "
-             f"({text['ago'].format(age=_age(now - raised.timestamp()))})",
-             f"{text['level']}: {level}"]
+    lines = [_("Nobody has acknowledged this alarm yet.") if alarm["state"] == "active" else "",
+             _("Location: {where}").format(where=where or "-"),
+             _("Office: {office}").format(office=alarm["office"]),
+             _("Raised: {time} ({age} ago)").format(
+                 time=raised.astimezone(zone).strftime("%H:%M:%S"),
+                 age=_age(now - raised.timestamp(), tr)),
+             _("Escalation level: {level}").format(level=level)]
     if todo:
-        lines.append(f"{text['todo']}: {todo}")
+        lines.append(_("What to do: {todo}").format(todo=todo))
     if link:
-        lines.append(f"{text['link']}: {link}")
-    title = text["title"].format(kind=kind_text, label=label)
+        lines.append(_("Incident: {link}").format(link=link))
+    title = _("{kind}: {label}").format(kind=kind_words, label=label)
     return title, "\n".join(line for line in lines if line)
 
 
@@ -109,9 +103,16 @@ class Notifier:
 
     def __init__(self, cfg: EscalationCfg, store: Store, *, console_url: str | None,
                  on_change: Callable[[], None], push: Callable[[str], None] = lambda _id: None,
-                 backoff_s: tuple[float, ...] = BACKOFF_S) -> None:
-        """`on_change()`: the set of failing URLs changed; `push(alarm_id)`: show the alarm."""
+                 backoff_s: tuple[float, ...] = BACKOFF_S, language: str = "de",
+                 timezone: str | None = None) -> None:
+        """`on_change()`: the set of failing URLs changed; `push(alarm_id)`: show the alarm.
+
+        `language` and `timezone` are the station's (`[guard]`), unless `[escalation]
+        language` names another language for the messages.
+        """
         self.cfg = cfg
+        self.language = cfg.language or language
+        self.zone = ZoneInfo(timezone) if timezone else None
         self.store = store
         self.console_url = console_url.rstrip("/") if console_url else None
         self.on_change = on_change
@@ -127,7 +128,7 @@ class Notifier:
     def send(self, alarm: dict[str, Any], level: int, urls: list[str]) -> None:
         """Deliver one level's notifications for one alarm (in the background)."""
         link = f"{self.console_url}/?alarm={alarm['alarm_id']}" if self.console_url else None
-        title, body = message(alarm, level, self.cfg.language, link, time.time())
+        title, body = message(alarm, level, self.language, link, time.time(), zone=self.zone)
         for url in urls:
             self._start(self._deliver(alarm["alarm_id"], level, url, title, body))
 
@@ -151,7 +152,10 @@ class Notifier:
             except Exception as exc:  # noqa: BLE001 - a plugin's bug must not stop escalation
                 error = f"notifier error: {exc!r}"[:200]
             outcome = "delivered" if error is None else "failed"
-            detail = f"level {level}, {name}, attempt {attempt}/{attempts}" + (
+            # for the incident's timeline and the report: in the station's language
+            detail = str(translator(self.language).ugettext(
+                "level {level}, {url}, attempt {attempt} of {attempts}")).format(
+                level=level, url=name, attempt=attempt, attempts=attempts) + (
                 f": {error}" if error else "")
             self._record(alarm_id, outcome, detail)
             if error is None:

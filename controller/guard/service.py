@@ -88,13 +88,15 @@ class GuardService:
             f"{'https' if cfg.guard.tls_cert else 'http'}://{cfg.guard.listen_host}:"
             f"{cfg.guard.listen_port}")
         self.notifier = Notifier(cfg.escalation, self.store, console_url=console,
-                                 on_change=self._notifier_changed, push=self._push_alarm)
+                                 on_change=self._notifier_changed, push=self._push_alarm,
+                                 language=cfg.guard.language, timezone=cfg.guard.timezone)
         self.escalator = Escalator(cfg.escalation, self.store, self.hub,
                                    lambda payload: self.mqtt.publish(esc_topic, payload),
                                    notifier=self.notifier)
         self.faults = FaultTracker(self.store, self.model, self.hub, cfg.faults,
                                    guard_id=cfg.guard.id, started=time.monotonic(),
-                                   on_raised=self.escalator.note)
+                                   on_raised=self.escalator.note,
+                                   language=cfg.guard.language)
         self.store.alarm_view = self._alarm_view
         self.messages_in = 0
         self.metrics = Metrics(self._metrics_sample)

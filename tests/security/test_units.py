@@ -21,7 +21,8 @@ from controller.guard.ingest import Ingest, IngestLimits
 from controller.guard.model import LiveModel
 from controller.guard.ratelimit import RepeatFilter, Throttle, TokenBucket
 from controller.guard.store import Store
-from controller.guard.web.api import csv_safe, dumps
+from controller.guard.web.access import dumps
+from controller.guard.web.csv_export import csv_safe
 from controller.guard.web.security import cross_site_reason, looks_like_browser
 from controller.guard.web.sessions import Sessions, fingerprint
 from controller.guard.web.throttle import LoginThrottle

@@ -1,6 +1,7 @@
 /* Demo mode only: a hardware simulator panel in every office card. Presses go out on the
    office's sim topics (through the guard's /demo/sim endpoint); lamps show the office's
-   retained sim/output, so what you see is what the office daemon really did. */
+   retained sim/output, so what you see is what the office daemon really did. It runs in the
+   console page, so its words come from the console's catalog (`_`, the station's language). */
 "use strict";
 
 (function () {
@@ -13,7 +14,7 @@
 
   function post(office, input, value) {
     return OS.post("/demo/sim/" + encodeURIComponent(office) + "/" + input, { value }).then((r) => {
-      if (!r.ok) Offices.flash("Simulator: " + OS.errorText(r), true);
+      if (!r.ok) Offices.flash(_("Simulator: {error}", { error: OS.errorText(r) }), true);
       return r;
     });
   }
@@ -68,12 +69,12 @@
   }
 
   function doorToggle(office) {
-    const button = el("button", { class: "btn door", type: "button", text: "Open door", "data-sim": "door" });
+    const button = el("button", { class: "btn door", type: "button", text: _("Open door"), "data-sim": "door" });
     button.dataset.door = "closed";
     button.addEventListener("click", () => {
       const open = button.dataset.door !== "open";
       button.dataset.door = open ? "open" : "closed";
-      button.textContent = open ? "Close door" : "Open door";
+      button.textContent = open ? _("Close door") : _("Open door");
       button.classList.toggle("down", open);
       send(office, "door", open ? "open" : "close");
     });
@@ -86,15 +87,15 @@
 
   Offices.setCardHook((card, office) => {
     const lamps = el("div", { class: "lamps" },
-      lamp("relay", "door relay"), lamp("ack_led", "help-coming LED"), lamp("neighbor_led", "neighbour LED"));
+      lamp("relay", _("door relay")), lamp("ack_led", _("help-coming LED")), lamp("neighbor_led", _("neighbour LED")));
     lampsByOffice.set(office, lamps);
     card.append(el("div", { class: "sim", "data-sim-office": office },
-      el("div", { class: "sim-title", text: "Simulated hardware" }),
+      el("div", { class: "sim-title", text: _("Simulated hardware") }),
       el("div", { class: "sim-buttons" },
-        momentary(office, "panic", "Panic button", "panic"),
-        momentary(office, "release", "Release button", "release"),
+        momentary(office, "panic", _("Panic button"), "panic"),
+        momentary(office, "release", _("Release button"), "release"),
         doorToggle(office),
-        momentary(office, "rex", "REX", "rex")),
+        momentary(office, "rex", _("Exit button (REX)"), "rex")),
       lamps));
   });
 

@@ -18,6 +18,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from controller.guard.i18n import _
 from controller.guard.web.auth import (
     Auth,
     LockedOut,
@@ -34,14 +35,14 @@ Handler = Callable[[Request, User], Awaitable[Response]]
 
 
 class BadRequestError(Exception):
-    """Client error; the message goes back in the JSON body."""
+    """Client error; the message (already in the station's language) goes back in the body."""
 
 
 class UnprocessableError(BadRequestError):
     """A well-formed request with an invalid field: 422, naming the field."""
 
     def __init__(self, field: str, message: str) -> None:
-        """`field` is the name the client must fix."""
+        """`field` is the name the client must fix (never translated), `message` is for people."""
         super().__init__(f"{field}: {message}")
         self.field = field
 
@@ -65,7 +66,7 @@ async def authenticate(request: Request) -> User | Response:  # noqa: PLR0911
     if token is not None:
         user = auth.token_user(token)
         if user is None:
-            return JSONResponse({"error": "unknown API token"}, status_code=401)
+            return JSONResponse({"error": _("unknown API token")}, status_code=401)
         request.state.user = user
         return user
     basic = basic_credentials(request)
@@ -73,16 +74,16 @@ async def authenticate(request: Request) -> User | Response:  # noqa: PLR0911
         try:
             user = await auth.verify(basic[0], basic[1], "basic", client_address(request))
         except LockedOut as exc:
-            return error(429, "too many failed logins; try again later",
+            return error(429, _("too many failed logins; try again later"),
                          retry_after_s=round(exc.retry_after))
         if user is None:
-            return JSONResponse({"error": "wrong user name or password"}, status_code=401,
+            return JSONResponse({"error": _("wrong user name or password")}, status_code=401,
                                 headers=_challenge(request))
         request.state.user = user
         return user
     user = current_user(request)
     if user is None:
-        return JSONResponse({"error": "not logged in"}, status_code=401,
+        return JSONResponse({"error": _("not logged in")}, status_code=401,
                             headers=_challenge(request))
     return user
 
@@ -100,11 +101,11 @@ def api(handler: Handler, *, write: bool = False, admin: bool = False
         if isinstance(user, Response):
             return user
         if write and user.via == "session" and not await check_csrf(request):
-            return error(403, "CSRF token missing or invalid (send X-CSRF-Token)")
+            return error(403, _("CSRF token missing or invalid (send X-CSRF-Token)"))
         if write and not user.can_write:
-            return error(403, "the viewer role can only look, not act")
+            return error(403, _("the viewer role can only look, not act"))
         if admin and user.role != "admin":
-            return error(403, "this action needs the admin role")
+            return error(403, _("this action needs the admin role"))
         try:
             return await handler(request, user)
         except UnprocessableError as exc:

@@ -8,8 +8,6 @@ valid `outcome` is refused with 422 before anything reaches the office.
 
 from __future__ import annotations
 
-import csv
-import io
 from typing import Any
 
 from prometheus_client.exposition import choose_encoder
@@ -19,40 +17,38 @@ from starlette.routing import Route
 
 from controller.guard.actions import OUTCOMES
 from controller.guard.alarm_store import KINDS
+from controller.guard.i18n import _
 from controller.guard.timeline import incident
 from controller.guard.web.access import BadRequestError, UnprocessableError, api
 from controller.guard.web.api import (
     MAX_LIMIT,
     alarm_id_param,
     answer,
-    csv_safe,
     json_body,
     office_id,
     parse_limit,
     parse_when,
     svc,
+    unknown_parameter,
 )
 from controller.guard.web.auth import User
+from controller.guard.web.csv_export import ALARM_COLUMNS, csv_response, header_labels
 
 FLAGS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
 HISTORY_PARAMS = {"open", "since", "until", "office", "kind", "limit"}
 MAX_NOTE = 2000
-CSV_FIELDS = ("alarm_id", "kind", "fault", "office", "label", "site", "building", "floor",
-              "room", "raised_at", "acknowledged_by", "acknowledged_at", "responders",
-              "escalated_at", "escalation_level", "cleared_at", "count", "presses",
-              "outcome", "note", "resolved_by", "resolved_at", "closed_at")
 
 
-def _alarm_query(request: Request) -> tuple[bool | None, dict[str, Any]]:
+def _alarm_query(request: Request, *, csv: bool = False) -> tuple[bool | None, dict[str, Any]]:
     """(open flag or None, history filters), every parameter checked."""
     q = request.query_params
-    unknown = set(q.keys()) - HISTORY_PARAMS
+    unknown = set(q.keys()) - HISTORY_PARAMS - ({"header"} if csv else set())
     if unknown:
-        raise BadRequestError(f"unknown query parameter: {sorted(unknown)[0][:40]}")
+        raise BadRequestError(unknown_parameter(sorted(unknown)[0]))
     flag: bool | None = None
     if "open" in q:
         if q["open"].lower() not in FLAGS:
-            raise BadRequestError("open: must be true or false")
+            raise BadRequestError("open: " + _("must be true or false"))
         flag = FLAGS[q["open"].lower()]
     filters: dict[str, Any] = {}
     for name in ("since", "until"):
@@ -62,18 +58,19 @@ def _alarm_query(request: Request) -> tuple[bool | None, dict[str, Any]]:
         filters["office"] = office_id(q["office"])
     if q.get("kind"):
         if q["kind"] not in KINDS:
-            raise BadRequestError(f"kind: must be one of {', '.join(KINDS)}")
+            raise BadRequestError("kind: " + _("must be one of {values}").format(
+                values=", ".join(KINDS)))
         filters["kind"] = q["kind"]
     if q.get("limit"):
         filters["limit"] = parse_limit(q["limit"])
     if filters and flag is not False:
-        raise BadRequestError("since, until, office, kind and limit filter the history: "
-                              "use them with open=false")
+        raise BadRequestError(_("since, until, office, kind and limit filter the history: "
+                                "use them with open=false"))
     return flag, filters
 
 
-def _select(request: Request) -> list[dict[str, Any]]:
-    flag, filters = _alarm_query(request)
+def _select(request: Request, *, csv: bool = False) -> list[dict[str, Any]]:
+    flag, filters = _alarm_query(request, csv=csv)
     store = svc(request).store
     if flag is True:
         return store.alarms(open_only=True, limit=MAX_LIMIT)
@@ -88,19 +85,21 @@ async def alarms(request: Request, _user: User) -> Response:
 
 
 async def alarms_csv(request: Request, _user: User) -> Response:
-    """The same selection as CSV (for the shift report); formulas are neutralised."""
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=CSV_FIELDS, extrasaction="ignore")
-    writer.writeheader()
-    for alarm in _select(request):
+    """The same selection as CSV (for the shift report); formulas are neutralised.
+
+    `header=labels` (the console's export) names the columns in the station's
+    language; the default header is the field names, for scripts.
+    """
+    labels = header_labels(request, ALARM_COLUMNS)
+    rows = []
+    for alarm in _select(request, csv=True):
         loc = alarm.get("location") or {}
         row = {**alarm, **{k: loc.get(k, "") for k in ("label", "site", "building", "floor",
                                                        "room")}}
         row["responders"] = "; ".join(f"{r.get('by')} {r.get('at')}"
                                       for r in alarm.get("responders") or [])
-        writer.writerow({k: csv_safe(row.get(k)) for k in CSV_FIELDS})
-    return Response(buf.getvalue(), media_type="text/csv; charset=utf-8",
-                    headers={"Content-Disposition": 'attachment; filename="alarms.csv"'})
+        rows.append(row)
+    return csv_response(rows, ALARM_COLUMNS, "alarms.csv", labels)
 
 
 async def one_alarm(request: Request, _user: User) -> Response:
@@ -108,7 +107,8 @@ async def one_alarm(request: Request, _user: User) -> Response:
     alarm_id = alarm_id_param(request)
     data = incident(svc(request).store, alarm_id)
     if data is None:
-        return JSONResponse({"error": f"alarm {alarm_id} is not known"}, status_code=404)
+        return JSONResponse({"error": _("alarm {id} is not known").format(id=alarm_id)},
+                            status_code=404)
     return JSONResponse(data)
 
 
@@ -128,15 +128,18 @@ async def resolve(request: Request, user: User) -> Response:
     data = await json_body(request)
     unknown = set(data) - {"outcome", "note"}
     if unknown:
-        raise UnprocessableError(sorted(unknown)[0][:40], "unknown field")
+        raise UnprocessableError(sorted(unknown)[0][:40], _("unknown field"))
     outcome = data.get("outcome")
     if outcome is None:
-        raise UnprocessableError("outcome", f"required, one of {', '.join(OUTCOMES)}")
+        raise UnprocessableError("outcome", _("required, one of {values}").format(
+            values=", ".join(OUTCOMES)))
     if outcome not in OUTCOMES:
-        raise UnprocessableError("outcome", f"must be one of {', '.join(OUTCOMES)}")
+        raise UnprocessableError("outcome", _("must be one of {values}").format(
+            values=", ".join(OUTCOMES)))
     note = data.get("note") or ""
     if not isinstance(note, str) or len(note) > MAX_NOTE:
-        raise UnprocessableError("note", f"must be text of at most {MAX_NOTE} characters")
+        raise UnprocessableError("note", _("must be text of at most {n} characters").format(
+            n=MAX_NOTE))
     return answer(await svc(request).actions.resolve(alarm_id, user.name, outcome,
                                                      note.strip()))
 

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import csv
-import io
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -25,6 +23,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from controller.guard.actions import Result, ResultKind
+from controller.guard.i18n import _
 from controller.guard.web.access import (
     BadRequestError,
     Handler,
@@ -41,6 +40,7 @@ from controller.guard.web.auth import (
     bearer_token,
     csrf_token,
 )
+from controller.guard.web.csv_export import EVENT_COLUMNS, csv_response, header_labels
 from controller.guard.web.openapi import OPENAPI
 from controller.protocol.messages import OFFICE_ID_PATTERN, EventType, format_ts
 
@@ -67,22 +67,23 @@ def alarm_id_param(request: Request) -> str:
     try:
         return str(uuid.UUID(raw))
     except ValueError:
-        raise BadRequestError(f"alarm_id: not a UUID: {raw[:60]!r}") from None
+        raise BadRequestError("alarm_id: " + _("not a UUID: {value}").format(value=repr(raw[:60]))
+                              ) from None
 
 
 def office_id(value: str, name: str = "office") -> str:
     import re  # noqa: PLC0415
 
     if not re.fullmatch(OFFICE_ID_PATTERN, value):
-        raise BadRequestError(f"{name}: must be 1-32 characters of a-z, 0-9 and '-'")
+        raise BadRequestError(f"{name}: " + _("must be 1-32 characters of a-z, 0-9 and '-'"))
     return value
 
 
-def _event_filters(request: Request) -> dict[str, Any]:
+def _event_filters(request: Request, *, csv: bool = False) -> dict[str, Any]:
     q = request.query_params
-    unknown = set(q.keys()) - {"office", "since", "limit", "type"}
+    unknown = set(q.keys()) - {"office", "since", "limit", "type"} - ({"header"} if csv else set())
     if unknown:
-        raise BadRequestError(f"unknown query parameter: {sorted(unknown)[0][:40]}")
+        raise BadRequestError(unknown_parameter(sorted(unknown)[0]))
     out: dict[str, Any] = {"limit": 100}
     if q.get("office"):
         out["office"] = office_id(q["office"])
@@ -90,11 +91,17 @@ def _event_filters(request: Request) -> dict[str, Any]:
         out["since"] = format_ts(parse_when(q["since"], "since"))
     if q.get("type"):
         if q["type"] not in EVENT_TYPES:
-            raise BadRequestError(f"type: unknown event type {q['type'][:40]!r}")
+            raise BadRequestError("type: " + _("unknown event type {value}").format(
+                value=repr(q["type"][:40])))
         out["type_"] = q["type"]
     if q.get("limit"):
         out["limit"] = parse_limit(q["limit"])
     return out
+
+
+def unknown_parameter(name: str) -> str:
+    """The 400 text for a query parameter the route does not take."""
+    return _("unknown query parameter: {name}").format(name=name[:40])
 
 
 def parse_limit(value: str) -> int:
@@ -102,9 +109,9 @@ def parse_limit(value: str) -> int:
     try:
         limit = int(value)
     except ValueError:
-        raise BadRequestError("limit: not an integer") from None
+        raise BadRequestError("limit: " + _("not an integer")) from None
     if not 1 <= limit <= MAX_LIMIT:
-        raise BadRequestError(f"limit: must be between 1 and {MAX_LIMIT}")
+        raise BadRequestError("limit: " + _("must be between 1 and {max}").format(max=MAX_LIMIT))
     return limit
 
 
@@ -113,7 +120,7 @@ def parse_when(value: str, name: str) -> datetime:
     try:
         when = datetime.fromisoformat(value)
     except ValueError:
-        raise BadRequestError(f"{name}: not an ISO-8601 timestamp") from None
+        raise BadRequestError(f"{name}: " + _("not an ISO-8601 timestamp")) from None
     return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 
 
@@ -124,9 +131,9 @@ async def json_body(request: Request) -> dict[str, Any]:
     try:
         data = json.loads(body)
     except (ValueError, UnicodeDecodeError, RecursionError):
-        raise BadRequestError("body: not valid JSON") from None
+        raise BadRequestError("body: " + _("not valid JSON")) from None
     if not isinstance(data, dict):
-        raise BadRequestError("body: must be a JSON object")
+        raise BadRequestError("body: " + _("must be a JSON object"))
     return data
 
 
@@ -165,28 +172,11 @@ async def events(request: Request, _user: User) -> Response:
     return JSONResponse(svc(request).store.events(**_event_filters(request)))
 
 
-CSV_FIELDS = ("ts", "office", "seq", "type", "test", "alarm_id", "by", "source", "seconds",
-              "reason", "presses", "id", "received_at")
-
-
 async def events_csv(request: Request, _user: User) -> Response:
-    """The same events as CSV (for reports)."""
-    rows = svc(request).store.events(**_event_filters(request))
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=CSV_FIELDS, extrasaction="ignore")
-    writer.writeheader()
-    for row in rows:
-        # neutralise spreadsheet formulas in text coming from the field
-        writer.writerow({k: csv_safe(row.get(k)) for k in CSV_FIELDS})
-    return Response(buf.getvalue(), media_type="text/csv; charset=utf-8",
-                    headers={"Content-Disposition": 'attachment; filename="events.csv"'})
-
-
-def csv_safe(value: Any) -> Any:
-    """A cell a spreadsheet would run as a formula (or a DDE trick) gets a leading apostrophe."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r", "\n"):
-        return "'" + value
-    return value
+    """The same events as CSV; `header=labels` (the console's link) names the columns for people."""
+    labels = header_labels(request, EVENT_COLUMNS)
+    rows = svc(request).store.events(**_event_filters(request, csv=True))
+    return csv_response(rows, EVENT_COLUMNS, "events.csv", labels)
 
 
 HTTP_STATUS: dict[ResultKind, int] = {"done": 200, "unknown": 404, "refused": 409,
@@ -214,9 +204,9 @@ async def site_lockdown(request: Request, user: User) -> Response:
     data = await json_body(request)
     site, on = data.get("site"), data.get("on")
     if not isinstance(site, str) or not site or len(site) > 200:
-        raise BadRequestError("site: required, a non-empty string")
+        raise BadRequestError("site: " + _("required, a non-empty string"))
     if not isinstance(on, bool):
-        raise BadRequestError("on: required, true or false")
+        raise BadRequestError("on: " + _("required, true or false"))
     return answer(await svc(request).actions.site_lockdown(site, on, user.name))
 
 
@@ -248,7 +238,7 @@ async def stream(request: Request, user: User) -> Response:
     streams: dict[str, int] = request.app.state.sse_streams
     key = user.session or f"{user.via}:{user.name}"
     if streams.get(key, 0) >= service.cfg.security.sse_per_session:
-        return error(429, "too many open streams for this session; close another tab first")
+        return error(429, _("too many open streams for this session; close another tab first"))
     hub = service.hub
     sub = hub.subscribe()
     snapshot = {"id": str(hub.last_id),

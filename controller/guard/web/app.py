@@ -19,8 +19,10 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 
+from controller.guard.i18n import N_, _
 from controller.guard.web import alarm_api, api, login
 from controller.guard.web.auth import Auth, session_secret
+from controller.guard.web.i18n import LanguageMiddleware
 from controller.guard.web.pages import routes as page_routes
 from controller.guard.web.security import SecurityMiddleware
 from controller.guard.web.sessions import Sessions
@@ -30,6 +32,7 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger("officesec.guard.web")
 STATIC_DIR = Path(__file__).parent / "static"
+HTTP_PHRASES = (N_("Not Found"), N_("Method Not Allowed"))
 
 
 def _secret_path(store_path: str) -> str | None:
@@ -40,15 +43,15 @@ def _secret_path(store_path: str) -> str | None:
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)  # noqa: S101 - registered for HTTPException only
+    text = _(str(exc.detail))  # Starlette's own details are the HTTP phrases marked below
     if request.url.path.startswith("/api/"):
-        return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code,
-                            headers=exc.headers)
-    return PlainTextResponse(str(exc.detail), status_code=exc.status_code, headers=exc.headers)
+        return JSONResponse({"error": text}, status_code=exc.status_code, headers=exc.headers)
+    return PlainTextResponse(text, status_code=exc.status_code, headers=exc.headers)
 
 
 async def _server_error(request: Request, exc: Exception) -> Response:
     log.error("request_failed", path=request.url.path[:200], error=repr(exc)[:300])
-    return JSONResponse({"error": "internal error"}, status_code=500)
+    return JSONResponse({"error": _("internal error")}, status_code=500)
 
 
 def create_app(service: GuardService, extra_routes: Sequence[BaseRoute] = ()) -> Starlette:
@@ -82,4 +85,5 @@ def create_app(service: GuardService, extra_routes: Sequence[BaseRoute] = ()) ->
     app.state.sse_streams = {}
     app.state.trust_forwarded_for = sec.trust_forwarded_for
     app.add_middleware(SecurityMiddleware, secure=secure)
+    app.add_middleware(LanguageMiddleware, language=cfg.guard.language)  # outermost
     return app

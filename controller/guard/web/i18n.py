@@ -1,35 +1,24 @@
-"""The console's language: gettext catalogs (Babel) for templates, pages and scripts.
+"""The console's side of the catalog: the scripts' part as JSON, and the page context.
 
-German is the default (`[guard] language`), English the alternative; msgids are
-English. One catalog per language in `locales/LANG/LC_MESSAGES/messages.po`,
-shipped with its compiled `messages.mo` (a test fails when the .mo is stale or a
-string is untranslated). The scripts get the entries that occur in a `.js` file
-as JSON, so that the page and its scripts speak with one catalog.
+The scripts get the entries that occur in a `.js` file as JSON, so that the
+page and its scripts speak with one catalog (controller/guard/i18n.py). Every
+request is switched to the configured `[guard] language` by
+`LanguageMiddleware`, so API errors are in it too, not only the pages.
 """
 
 from __future__ import annotations
 
 import functools
-from contextvars import ContextVar
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from babel.messages.pofile import read_po
-from babel.support import NullTranslations, Translations
+
+from controller.guard import i18n
+from controller.guard.i18n import N_
 
 if TYPE_CHECKING:
     from starlette.requests import Request
-
-LOCALE_DIR = Path(__file__).parent / "locales"
-LANGUAGES = ("de", "en")
-DEFAULT = "de"
-_current: ContextVar[str] = ContextVar("officesec_language", default=DEFAULT)
-
-
-def N_(message: str) -> str:  # noqa: N802 - the gettext convention for "mark only"
-    """Mark a string for extraction; it is translated where it is shown."""
-    return message
-
+    from starlette.types import ASGIApp, Receive, Scope, Send
 
 # Texts that other modules hand to the templates (the login page's errors)
 MARKED = (N_("Wrong user name or password."), N_("The form expired. Please try again."),
@@ -37,18 +26,9 @@ MARKED = (N_("Wrong user name or password."), N_("The form expired. Please try a
 
 
 @functools.cache
-def translations(language: str) -> Translations:
-    """The compiled catalog; a missing one is an error, never a silent English page."""
-    found = Translations.load(str(LOCALE_DIR), [language])
-    if not isinstance(found, Translations) or type(found) is NullTranslations:
-        raise RuntimeError(f"no compiled catalog for language {language!r} in {LOCALE_DIR}")
-    return found
-
-
-@functools.cache
 def js_catalog(language: str) -> dict[str, Any]:
     """`{msgid: text | [singular, plural]}` for every entry used by a script."""
-    path = LOCALE_DIR / language / "LC_MESSAGES" / "messages.po"
+    path = i18n.LOCALE_DIR / language / "LC_MESSAGES" / "messages.po"
     with path.open("rb") as fh:
         catalog = read_po(fh, locale=language)
     out: dict[str, Any] = {}
@@ -65,21 +45,6 @@ def js_catalog(language: str) -> dict[str, Any]:
     return out
 
 
-def use(language: str) -> None:
-    """Translate what is rendered from now on (in this request's context) into `language`."""
-    _current.set(language if language in LANGUAGES else DEFAULT)
-
-
-def gettext(message: str) -> str:
-    """The message in the current language."""
-    return str(translations(_current.get()).ugettext(message))
-
-
-def ngettext(singular: str, plural: str, n: int) -> str:
-    """Singular or plural, in the current language."""
-    return str(translations(_current.get()).ungettext(singular, plural, n))
-
-
 def console_context(request: Request) -> dict[str, Any]:
     """Template context for every page: language, time zone, catalog for the scripts.
 
@@ -88,7 +53,21 @@ def console_context(request: Request) -> dict[str, Any]:
     """
     service = getattr(request.app.state, "service", None)
     guard = getattr(getattr(service, "cfg", None), "guard", None)
-    language = str(getattr(guard, "language", DEFAULT) or DEFAULT)
-    use(language)
-    return {"lang": _current.get(), "timezone": str(getattr(guard, "timezone", "") or ""),
-            "js_catalog": js_catalog(_current.get())}
+    i18n.use(str(getattr(guard, "language", i18n.DEFAULT) or i18n.DEFAULT))
+    language = i18n.current()
+    return {"lang": language, "timezone": str(getattr(guard, "timezone", "") or ""),
+            "js_catalog": js_catalog(language)}
+
+
+class LanguageMiddleware:
+    """Sets the station's language for everything a request produces (pages, API errors)."""
+
+    def __init__(self, app: ASGIApp, *, language: str) -> None:
+        """`language`: the station's `[guard] language`."""
+        self.app = app
+        self.language = language
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Switch this request's context, then hand on."""
+        i18n.use(self.language)
+        await self.app(scope, receive, send)

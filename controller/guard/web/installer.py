@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from controller.guard.i18n import _
 from controller.guard.web.auth import current_user
 from controller.guard.web.page_context import page_context as _page_context
 from controller.guard.web.templating import templates
@@ -66,7 +67,7 @@ def _admin(request: Request) -> Response | None:
     if user is None:
         return RedirectResponse("/login?next=" + request.url.path, status_code=303)
     if user.role != "admin":
-        return Response("this page needs the admin role", status_code=403)
+        return Response(_("this page needs the admin role"), status_code=403)
     return None
 
 
@@ -85,7 +86,7 @@ async def installer_data(request: Request) -> Response:
     """The controllers' rows as JSON (the page refreshes them)."""
     refused = _admin(request)
     if refused:
-        return JSONResponse({"error": "this needs the admin role"}, status_code=403)
+        return JSONResponse({"error": _("this page needs the admin role")}, status_code=403)
     return JSONResponse(controllers(_service(request)))
 
 
@@ -99,7 +100,7 @@ async def office_page(request: Request) -> Response:
     office = request.path_params["office_id"]
     known = {o["id"] for o in _service(request).offices()}
     if office not in known:
-        return Response("no such office", status_code=404)
+        return Response(_("no such office"), status_code=404)
     return templates.TemplateResponse(request, "office.html", _page_context(request, user) | {
         "active": "installer", "office_id": office})
 

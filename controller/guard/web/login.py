@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from controller.guard.i18n import ngettext
 from controller.guard.web.auth import (
     SESSION_COOKIE,
     Auth,
@@ -20,7 +21,6 @@ from controller.guard.web.auth import (
     client_address,
     csrf_token,
 )
-from controller.guard.web.i18n import ngettext
 from controller.guard.web.templating import templates
 
 MAX_FIELD = 200

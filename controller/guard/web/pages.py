@@ -16,8 +16,8 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from controller.guard.i18n import N_, gettext
 from controller.guard.web.auth import current_user
-from controller.guard.web.i18n import N_, gettext
 from controller.guard.web.installer import routes as installer_routes
 from controller.guard.web.page_context import page_context as _page_context
 from controller.guard.web.templating import templates
@@ -47,7 +47,7 @@ async def plan_file(request: Request) -> Response:
     floors = _service(request).cfg.floors
     index = int(request.path_params["index"])
     if not 0 <= index < len(floors):
-        return Response("no such plan", status_code=404)
+        return Response(gettext("no such plan"), status_code=404)
     path = Path(floors[index].plan)
     media = "image/svg+xml" if path.suffix.lower() == ".svg" else "image/png"
     # an SVG plan is shown as an image (no scripts run in an <img>); never as a document
@@ -104,7 +104,8 @@ def parse_since(value: str) -> str:
     try:
         moment = datetime.fromisoformat(value.strip())
     except ValueError:
-        raise ValueError(f"since: {value!r} is not a date and time (YYYY-MM-DDTHH:MM)") from None
+        raise ValueError("since: " + gettext("{value} is not a date and time (YYYY-MM-DDTHH:MM)")
+                         .format(value=repr(value))) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return format_ts(moment)

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from controller.guard.i18n import _
 from controller.guard.web.auth import CSRF_COOKIE
 
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -110,7 +111,7 @@ class SecurityMiddleware:
 
 async def _refuse(scope: Scope, send: Send, reason: str) -> None:
     """403 for a cross-site write, JSON on /api/*, with the usual security headers."""
-    message = f"cross-site request refused: {reason}"
+    message = _("cross-site request refused: {reason}").format(reason=reason)
     if str(scope.get("path", "")).startswith("/api/"):
         body, ctype = json.dumps({"error": message}).encode(), b"application/json"
     else:

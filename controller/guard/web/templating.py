@@ -11,7 +11,8 @@ from pathlib import Path
 import jinja2
 from starlette.templating import Jinja2Templates
 
-from controller.guard.web import i18n
+from controller.guard import i18n
+from controller.guard.web.i18n import console_context
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 _env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATE_DIR)),
@@ -19,4 +20,4 @@ _env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATE_DIR)),
                           extensions=["jinja2.ext.i18n"])
 _env.install_gettext_callables(gettext=i18n.gettext, ngettext=i18n.ngettext,  # type: ignore[attr-defined]
                                newstyle=True)
-templates = Jinja2Templates(env=_env, context_processors=[i18n.console_context])
+templates = Jinja2Templates(env=_env, context_processors=[console_context])

@@ -63,7 +63,7 @@
   form.addEventListener("submit", (e) => { e.preventDefault(); search(); });
   // the station writes the CSV (same filters, formulas neutralised)
   const csvLink = document.getElementById("history-csv");
-  function updateLink() { csvLink.setAttribute("href", "/api/alarms.csv?" + query().toString()); }
+  function updateLink() { csvLink.setAttribute("href", "/api/alarms.csv?" + query().toString() + "&header=labels"); }
   form.addEventListener("input", updateLink);
   form.addEventListener("change", updateLink);
   updateLink();

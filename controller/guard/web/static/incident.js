@@ -55,6 +55,7 @@ const Incident = (function () {
   const DETAIL_KEYS = {
     outcome: () => _("Outcome"), note: () => _("Note"), presses: () => _("Presses"),
     level: () => _("Level"), by: () => _("by"), error: () => _("error"),
+    notifications: () => _("Notifications"), occurrence: () => _("Occurrence"),
   };
   const DETAIL_WORDS = {
     "confirmed by the office": () => _("confirmed by the office"), drill: () => _("drill"),

@@ -63,7 +63,8 @@
   }
   function auditCsv() {
     const cols = ["at", "user", "action", "target", "outcome", "detail"];
-    return [cols.join(","), ...matching().map((e) => cols.map((c) => cell(c === "at" ? new Date(e.at * 1000).toISOString() : e[c])).join(","))].join("\r\n") + "\r\n";
+    const head = [_("Time (UTC)"), _("User"), _("Action"), _("Target"), _("Outcome"), _("Details")];
+    return [head.map(cell).join(","), ...matching().map((e) => cols.map((c) => cell(c === "at" ? new Date(e.at * 1000).toISOString() : e[c])).join(","))].join("\r\n") + "\r\n";
   }
   async function loadAudit() {
     try { entries = await OS.getJSON("/api/audit"); showAudit(); } catch (_e) { /* keep */ }

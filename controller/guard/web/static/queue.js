@@ -116,6 +116,18 @@ const Queue = (function () {
     refresh(id);
   }
 
+  // the station stores a command's progress in English ("rejected by the office: CODE")
+  const STATUS_WORDS = {
+    "confirmed by the office": () => _("confirmed by the office"),
+    "rejected by the office": () => _("rejected by the office"),
+    "no confirmation from the office": () => _("no confirmation from the office"),
+    "the office did not confirm in time": () => _("the office did not confirm in time"),
+    "the MQTT queue is full": () => _("the MQTT queue is full"),
+    "not sent": () => _("not sent"), "not sent (no key)": () => _("not sent (no key)"),
+    "no confirmation seen (the station restarted)": () => _("no confirmation seen (the station restarted)"),
+  };
+  function statusText(s) { return s.split(": ").map((p) => (STATUS_WORDS[p] ? STATUS_WORDS[p]() : p)).join(": "); }
+
   /** The command progress the station recorded (seen by every screen, not just the sender). */
   function serverCommand(a) {
     const status = String(a.command_status || "");
@@ -124,7 +136,7 @@ const Queue = (function () {
     const verb = a.command === "resolve" ? _("Resolution") : _("Acknowledgement");
     if (status.startsWith("confirmed")) return { status: "confirmed", text: _("{verb} by {by} confirmed by the office", { verb, by }) };
     if (status === "sent") return { status: "pending", text: _("{verb} by {by} sent \u2014 waiting for the office\u2026", { verb, by }) };
-    return { status: "failed", text: _("{verb} by {by}: {status}", { verb, by, status }) };
+    return { status: "failed", text: _("{verb} by {by}: {status}", { verb, by, status: statusText(status) }) };
   }
 
   // ---------------------------------------------------------------- rows
