@@ -218,18 +218,22 @@ def test_installer_view_for_admins_only_with_audit_log_and_office_page(stack: St
     assert re.fullmatch(r"\d+:\d{2}(:\d{2})?", cells[3]), cells  # uptime
     assert cells[4].startswith("vor ") and re.fullmatch(r"\d+ / \d+", cells[5]), cells
     assert re.fullmatch(r"[+-]?\d+\.\d{2} s", cells[7]), cells  # clock offset
+    # the office's own network facts from its state: IP, broker, since when (24 h, German date)
+    assert re.fullmatch(r"127\.0\.0\.1 \u00b7 127\.0\.0\.1:\d+\nseit \d\d\.\d\d\.\d{4} "
+                        r"\d\d:\d\d:\d\d", cells[8]), cells
     assert "fehlt" in page.locator('#controllers tr[data-office="og-201"]').inner_text()
     page.locator("#audit tbody tr").first.wait_for()  # the logins are audited
     page.fill("#a-user", "admin")
     texts = page.locator("#audit tbody tr").all_inner_texts()
     assert texts and all("admin" in t for t in texts)
     csv_text = page.evaluate("window.__auditCsv()")
-    assert csv_text.startswith("at,user,action,target,outcome,detail")
+    assert csv_text.startswith("Zeit (UTC),Benutzer,Aktion,Ziel,Ergebnis,Details\r\n")
     assert len(csv_text.strip().splitlines()) == len(texts) + 1
     row.locator("a").click()
     page.wait_for_selector('body[data-loaded="true"]')
     assert "Beratung 101" in page.locator("#office-title").inner_text()
-    assert "Laufzeit" in page.locator("#office-facts").inner_text()
+    facts = page.locator("#office-facts").inner_text()
+    assert "Laufzeit" in facts and "IP-Adresse" in facts and "Verbunden seit" in facts
     page.locator("#office-events tbody tr").first.wait_for()
     assert "controller_started" in page.locator("#office-events").inner_text()
     assert axe_violations(page) == []

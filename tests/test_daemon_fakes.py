@@ -6,6 +6,7 @@ No broker and no sleeps: the clock moves only when the test says so, so the
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,9 @@ from controller.office.compose import make_outbox, subscriptions
 from controller.office.daemon import Daemon
 from controller.office.machine import DEBOUNCE_S, RELEASE_STABLE_S
 from controller.office.office_config import OfficeConfig
+from controller.office.ports import Session
 from controller.office.testing import FakeClock, FakeLink
+from controller.protocol.messages import State
 from tests.office_proc import office_sections
 
 PANIC, RELEASE, RELAY = 17, 27, 22
@@ -137,3 +140,22 @@ def test_subscriptions_of_a_mock_office_include_its_sim_inputs(tmp_path: Path):
     assert subs == ["officesec/office/eg-101/cmd", "officesec/office/eg-102/alarm",
                     "officesec/office/eg-101/sim/input/+"]
     assert "officesec/office/eg-101/sim/input/+" not in subscriptions(cfg, mock_pins=False)
+
+
+def test_the_state_tells_the_installer_its_address_broker_and_connection_start(office):
+    daemon, clock, link, _factory = office
+    first = link.last("state").json()
+    assert (first["address"], first["broker"]) == ("192.0.2.10", "broker.test:1883")
+    started = datetime.fromisoformat(first["connected_since"])
+    link.disconnect()
+    daemon.pump()
+    clock.advance(30)
+    link.session_facts = Session("192.0.2.11", "broker-2.test:8883")  # failed over, new DHCP
+    link.connect()
+    daemon.pump()
+    again = link.last("state").json()
+    assert (again["address"], again["broker"]) == ("192.0.2.11", "broker-2.test:8883")
+    assert datetime.fromisoformat(again["connected_since"]) - started == timedelta(seconds=30)
+    # an older office sends none of them: its state is still valid
+    old = {k: v for k, v in again.items() if k not in ("address", "broker", "connected_since")}
+    assert State.model_validate(old).address is None

@@ -44,6 +44,7 @@ class Delivery:
     _backlog: list[Pending]
     _storage_fault: str | None
     _last_state: dict[str, Any]
+    _connected_since: datetime | None = None  # this connection's start, for the state
 
     def _on_outputs(self, outputs: dict[str, bool]) -> None:
         """The board's outputs changed: on mock pins, publish them on the sim topic."""
@@ -65,11 +66,14 @@ class Delivery:
         if not force and snap == self._last_state:
             return
         self._last_state = snap
+        address, broker = self.link.session()
         state = State(office=self.office, ts=self.clock.wall(), seq=self.outbox.last_seq,
                       version=__version__,
                       uptime_s=round(self.clock.monotonic() - self.started_at, 3),
                       outbox_pending=self.outbox.pending_count,
-                      heartbeat_s=self.cfg.alarm.heartbeat_s, location=self.location, **snap)
+                      heartbeat_s=self.cfg.alarm.heartbeat_s, location=self.location,
+                      address=address, broker=broker,
+                      connected_since=self._connected_since if self.online else None, **snap)
         self.link.publish(self.topics.state(self.office), state.to_bytes(), retain=True)
 
 
@@ -98,6 +102,7 @@ class Delivery:
         self._announce()
         self._backlog = self.outbox.pending()
         self.online = True
+        self._connected_since = self.clock.wall()
         self._publish_state(force=True)
         if self._backlog:
             log.info("outbox_replay", count=len(self._backlog), first_seq=self._backlog[0].seq)

@@ -36,7 +36,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from controller import mqttclient
 from controller.mqttclient import connect_kwargs, make_client
-from controller.office.ports import AckHandler, MessageHandler
+from controller.office.ports import AckHandler, MessageHandler, Session
 from controller.settings import MqttCfg
 
 log = structlog.get_logger("mqtt")
@@ -70,6 +70,7 @@ class MqttLink:
         self._early: dict[int, bool] = {}
         self.connected = False
         self.connects = 0
+        self._session = Session()
         self.v5 = cfg.protocol == "5"
         self.client = make_client(cfg, client_id, will_topic=will_topic,
                                   max_inflight=MAX_INFLIGHT)
@@ -324,7 +325,9 @@ class MqttLink:
                 opts: Any = (SubscribeOptions(qos=1, retainAsPublished=True) if self.v5 else 1)
                 client.subscribe([(t, opts) for t in self.subscriptions])
             self._flush_deferred()
-            log.info("mqtt_connected", broker=self._broker(), connects=self.connects)
+            self._session = Session(_local_address(client), self._broker())
+            log.info("mqtt_connected", broker=self._session.broker, connects=self.connects,
+                     address=self._session.address)
             self._on_connected_cb()
         except Exception:  # never let a handler break paho's read
             log.exception("mqtt_on_connect_failed")
@@ -332,6 +335,10 @@ class MqttLink:
     def _broker(self) -> str:
         host, port = mqttclient.current_endpoint(self.client)
         return f"{host}:{port}"
+
+    def session(self) -> Session:
+        """The office's address and the broker of the current connection."""
+        return self._session if self.connected else Session()
 
     def _on_connect_fail(self, client: Any, _userdata: Any) -> None:
         try:  # on the connector thread, which alone touches the client meanwhile
@@ -377,3 +384,12 @@ class MqttLink:
             self._on_message_cb(msg.topic, bytes(msg.payload), bool(msg.retain))
         except Exception:  # bad input must never break paho's read
             log.exception("mqtt_message_handler_failed", topic=msg.topic)
+
+
+def _local_address(client: Any) -> str | None:
+    """Our end's IP on the socket to the broker (what the installer looks for on the LAN)."""
+    sock = client.socket()
+    try:
+        return str(sock.getsockname()[0]) if sock is not None else None
+    except (OSError, AttributeError, IndexError):  # closed meanwhile, or a unix socket
+        return None

@@ -7,12 +7,19 @@ records what would have been published, for daemon tests without a broker.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 MessageHandler = Callable[[str, bytes, bool], None]
 """(topic, payload, retained); called inside `poll()` (the logic thread), must not block."""
 AckHandler = Callable[[str], None]
 """Called with the event id once the broker acknowledged it (PUBACK)."""
+
+
+class Session(NamedTuple):
+    """Where the link is connected, for the state (the installer sees it): none when offline."""
+
+    address: str | None = None  # this office's IP on the socket to the broker
+    broker: str | None = None  # "host:port" of the broker in use (one of `[mqtt] hosts`)
 
 
 class Link(Protocol):
@@ -56,4 +63,8 @@ class Link(Protocol):
 
     def wake(self) -> None:
         """From any thread: make a waiting `poll()` return (something was queued)."""
+        ...
+
+    def session(self) -> Session:
+        """The current connection's network facts (empty while not connected)."""
         ...

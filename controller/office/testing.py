@@ -19,7 +19,7 @@ from typing import Any
 from gpiozero.pins.mock import MockSPIDevice
 
 from controller.office.office_config import SPI_PINS, SPI_SELECT
-from controller.office.ports import AckHandler, MessageHandler
+from controller.office.ports import AckHandler, MessageHandler, Session
 
 FAKE_POLL_MAX_S = 0.05  # a fake link's poll() never sleeps longer (messages come unannounced)
 
@@ -80,6 +80,7 @@ class FakeLink:
         self._on_connected: Callable[[], None] = lambda: None
         self._on_disconnected: Callable[[], None] = lambda: None
         self._woken = threading.Event()
+        self.session_facts = Session("192.0.2.10", "broker.test:1883")  # while connected
 
     def bind(self, *, on_message: MessageHandler, on_ack: AckHandler,
              on_connected: Callable[[], None], on_disconnected: Callable[[], None]) -> None:
@@ -101,6 +102,10 @@ class FakeLink:
     def loop_alive(self) -> bool:
         """Always alive once started."""
         return self.started
+
+    def session(self) -> Session:
+        """`session_facts` while connected, like the real link."""
+        return self.session_facts if self.connected else Session()
 
     def publish_event(self, event_id: str, topic: str, payload: bytes) -> None:
         """Record; PUBACK at once with `auto_ack`, else keep it for `ack_all()`."""

@@ -167,6 +167,10 @@ class State(Wire):
     outbox_dropped: int = Field(0, ge=0, le=MAX_SEQ)
     heartbeat_s: float = Field(1.0, gt=0, le=MAX_SECONDS)
     location: Location | None = None
+    # the office's own network facts for the installer (#15); absent from older offices
+    address: Annotated[str, StringConstraints(max_length=64)] | None = None
+    broker: ShortText | None = None
+    connected_since: Timestamp | None = None
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True,
                               allow_inf_nan=False)
 

@@ -2,7 +2,8 @@
 
 The figures an installer needs without reading JSON: version, uptime, last heard,
 outbox pending/dropped, faults, clock offset (office clock minus station clock at
-receipt; what an office's commands are checked against), the open fault alarms.
+receipt; what an office's commands are checked against), the open fault alarms, and
+the office's IP, broker and connected-since as it reports them in its state.
 """
 
 from __future__ import annotations
@@ -57,7 +58,9 @@ def controllers(service: GuardService) -> list[dict[str, Any]]:
             "faults": o.get("faults") or [], "clock_offset_s": _offset_s(o, now),
             "gaps": o.get("gaps"), "duplicates": o.get("duplicates"),
             "fault_alarms": [a.get("fault") for a in o.get("fault_alarms") or []],
-            "address": o.get("address") or o.get("ip"), "session": o.get("broker_session"),
+            # the office's own network facts, as of its last state (older offices: none)
+            "address": state.get("address"), "broker": state.get("broker"),
+            "connected_since": state.get("connected_since"),
         })
     return rows
 

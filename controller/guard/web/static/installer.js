@@ -14,6 +14,13 @@
   }
   function seconds(s) { return s === null || s === undefined ? "\u2014" : OS.duration(s); }
   function offset(s) { return s === null || s === undefined ? "\u2014" : (s > 0 ? "+" : "") + s.toFixed(2) + " s"; }
+  /** IP and broker on one line, "since ..." below; a dash for an office that does not say. */
+  function network(r) {
+    if (!r.address && !r.broker) return [document.createTextNode("\u2014")];
+    const out = [el("div", { text: [r.address, r.broker].filter(Boolean).join(" \u00b7 ") })];
+    if (r.connected_since) out.push(el("div", { class: "muted", text: _("since {at}", { at: OS.dateTime(r.connected_since) }) }));
+    return out;
+  }
   function faults(r) { return [...r.faults, ...r.fault_alarms.filter((f) => !r.faults.includes(f))].join(", ") || "\u2014"; }
 
   async function controllers() {
@@ -35,7 +42,7 @@
         el("td", { class: "mono c-outbox", text: (r.outbox_pending ?? "\u2014") + " / " + (r.outbox_dropped ?? "\u2014") }),
         el("td", { text: faults(r) }),
         el("td", { class: "mono c-offset", text: offset(r.clock_offset_s) }),
-        el("td", { class: "mono", text: [r.address, r.session].filter(Boolean).join(" \u00b7 ") || "\u2014" }))));
+        el("td", { class: "mono c-net" }, ...network(r)))));
       document.body.dataset.loaded = "true";
     } catch (_e) { /* shown as not live by the probe */ }
   }
@@ -79,7 +86,9 @@
       const facts = [[_("Location"), OS.where(r.location)], [_("Status"), status(r)], [_("Version"), r.version || "\u2014"],
         [_("Uptime"), seconds(r.uptime_s)], [_("Last heard"), seconds(r.last_heard_s)],
         [_("Outbox pending / dropped"), (r.outbox_pending ?? "\u2014") + " / " + (r.outbox_dropped ?? "\u2014")],
-        [_("Faults"), faults(r)], [_("Clock offset"), offset(r.clock_offset_s)]];
+        [_("Faults"), faults(r)], [_("Clock offset"), offset(r.clock_offset_s)],
+        [_("IP address"), r.address || "\u2014"], [_("Broker"), r.broker || "\u2014"],
+        [_("Connected since"), r.connected_since ? OS.dateTime(r.connected_since) : "\u2014"]];
       document.getElementById("office-facts").replaceChildren(...facts.flatMap(([k, v]) => [el("dt", { text: k }), el("dd", { text: v })]));
     }
     const events = await OS.getJSON("/api/events?limit=50&office=" + encodeURIComponent(id));
