@@ -2,6 +2,8 @@
 
 Configured once at start-up (cached loggers ignore later configure calls).
 Tracebacks never carry frame locals, so secrets cannot leak through them.
+structlog is imported on configuration, so that a process writing JSON can
+first decline the console prettifiers structlog would load (`without_console_extras`).
 """
 
 from __future__ import annotations
@@ -10,8 +12,8 @@ import logging
 import sys
 from typing import Any
 
-import structlog
-from structlog.tracebacks import ExceptionDictTransformer
+CONSOLE_EXTRAS = ("rich", "better_exceptions", "colorama")
+"""Optional packages only structlog's console renderer uses; JSON logs never do."""
 
 _SECRET_KEYS = frozenset({"password", "passwd", "secret", "token", "private_key", "sig", "key"})
 
@@ -29,10 +31,31 @@ LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNI
 """The `[log] level` names of both configs, as stdlib levels."""
 
 
+def json_wanted(json_logs: bool | None) -> bool:
+    """`[log] json` as given, else JSON whenever stdout is not a terminal (systemd)."""
+    return not sys.stdout.isatty() if json_logs is None else json_logs
+
+
+def without_console_extras() -> bool:
+    """Keep structlog from importing rich & co. (4 MiB in the office daemon, issue #18).
+
+    structlog imports them at its own import when they are installed, whatever the
+    renderer. Call before anything imports structlog, and only where logs are JSON;
+    False (and nothing changed) when structlog is already loaded.
+    """
+    if "structlog" in sys.modules:
+        return False
+    for name in CONSOLE_EXTRAS:
+        sys.modules.setdefault(name, None)  # type: ignore[arg-type]  # import raises ImportError
+    return True
+
+
 def configure_logging(*, json_logs: bool | None = None, level: int = logging.INFO) -> None:
     """Route structlog and stdlib logging (paho, uvicorn) to stdout in one format."""
-    if json_logs is None:
-        json_logs = not sys.stdout.isatty()
+    import structlog  # noqa: PLC0415 - see the module docstring
+    from structlog.tracebacks import ExceptionDictTransformer  # noqa: PLC0415
+
+    json_logs = json_wanted(json_logs)
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,

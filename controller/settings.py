@@ -3,15 +3,20 @@
 Every section forbids unknown keys (a typo is an error, never ignored). Any key
 can be overridden by ``OFFICESEC_<SECTION>__<KEY>``. Errors come back as
 ``section.key: message`` lines so an installer can fix them all in one go.
+
+pydantic-settings is imported only when a config is loaded (`build`, `Settings`),
+never by importing this module: the office daemon gets an already validated
+snapshot and must not carry it (issue #18).
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 from pydantic import (
     AfterValidator,
@@ -22,7 +27,6 @@ from pydantic import (
     ValidationError,
     model_validator,
 )
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from controller.errors import ConfigError
 from controller.protocol.messages import OFFICE_ID_PATTERN
@@ -150,26 +154,69 @@ class LogCfg(Section):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
-class Settings(BaseSettings):
-    """Shared settings behaviour: TOML file, then environment overrides on top."""
+class Root(Section):
+    """Base of a whole config file (the schema); `build` puts the environment layer on top.
 
-    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_nested_delimiter="__",
-                                      extra="forbid", frozen=True)
+    A plain model, so that a process can validate a config snapshot with the one
+    schema without importing pydantic-settings.
+    """
 
-    @classmethod
-    def settings_customise_sources(cls, settings_cls: type[BaseSettings],
-                                   init_settings: PydanticBaseSettingsSource,
-                                   env_settings: PydanticBaseSettingsSource,
-                                   dotenv_settings: PydanticBaseSettingsSource,
-                                   file_secret_settings: PydanticBaseSettingsSource,
-                                   ) -> tuple[PydanticBaseSettingsSource, ...]:
-        """Environment over the TOML data passed in as init values."""
-        return (env_settings, init_settings)
+
+@functools.cache
+def _settings_class() -> type[BaseModel]:
+    from pydantic_settings import (  # noqa: PLC0415 - only where a config file is loaded
+        BaseSettings,
+        PydanticBaseSettingsSource,
+        SettingsConfigDict,
+    )
+
+    class Settings(BaseSettings):
+        """Shared settings behaviour: TOML file, then environment overrides on top."""
+
+        model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_nested_delimiter="__",
+                                          extra="forbid", frozen=True)
+
+        @classmethod
+        def settings_customise_sources(cls, settings_cls: type[BaseSettings],
+                                       init_settings: PydanticBaseSettingsSource,
+                                       env_settings: PydanticBaseSettingsSource,
+                                       dotenv_settings: PydanticBaseSettingsSource,
+                                       file_secret_settings: PydanticBaseSettingsSource,
+                                       ) -> tuple[PydanticBaseSettingsSource, ...]:
+            """Environment over the TOML data passed in as init values."""
+            return (env_settings, init_settings)
+
+    Settings.__module__, Settings.__qualname__ = __name__, "Settings"
+    return Settings
+
+
+if TYPE_CHECKING:
+    # for the type checker `Settings` is pydantic-settings' base; at run time it is the
+    # class `_settings_class` builds on first access (PEP 562), with the behaviour above
+    from pydantic_settings import BaseSettings
+
+    Settings = BaseSettings
+else:
+
+    def __getattr__(name: str) -> Any:
+        if name == "Settings":
+            return _settings_class()
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+@functools.cache
+def _with_environment(model: type[BaseModel]) -> type[BaseModel]:
+    """`model` with the environment layer: the same fields, validators and strictness."""
+    settings = _settings_class()
+    if issubclass(model, settings):
+        return model
+    return type(model.__name__, (settings, model), {"__module__": model.__module__,
+                                                    "__doc__": model.__doc__})
 
 
 # ------------------------------------------------------------------- loading
 
-S = TypeVar("S", bound=BaseSettings)
+S = TypeVar("S", bound=BaseModel)
 _VALUE_ERROR = re.compile(r"^(?:Value error, )?([a-z_]+): (.*)$", re.DOTALL)
 
 
@@ -220,9 +267,12 @@ def format_errors(exc: ValidationError) -> list[str]:
 
 
 def build(model: type[S], data: dict[str, Any]) -> S:
-    """Validate TOML data plus environment overrides into a settings model."""
+    """Validate TOML data plus environment overrides into a `Root` or `Settings` model.
+
+    The result is an instance of `model` (of its environment-aware subclass for a `Root`).
+    """
     try:
-        return model(**data)
+        return _with_environment(model)(**data)  # type: ignore[return-value]
     except ValidationError as exc:
         raise ConfigError(format_errors(exc)) from None
 

@@ -12,10 +12,11 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from controller.office.command_gate import REJECT_BURST, CommandGate, RateLimit
+from controller.errors import ConfigError
+from controller.office.command_gate import REJECT_BURST, CommandGate, GuardKey, RateLimit
 from controller.office.outbox import Outbox
 from controller.protocol.messages import MAX_PAYLOAD_BYTES, Command
-from controller.protocol.signing import keygen, load_private_key, load_public_key, sign_command
+from controller.protocol.signing import keygen, load_private_key, sign_command
 
 OFFICE = "eg-101"
 WINDOW = 120.0
@@ -36,7 +37,7 @@ def db(tmp_path: Path) -> Path:
 def gate(keys: tuple[Ed25519PrivateKey, Path], db: Path) -> Iterator[CommandGate]:
     ob = Outbox(str(db), max_events=1000, keep_delivered_s=3600)
     ob.open()
-    yield CommandGate(OFFICE, load_public_key(keys[1]), WINDOW, ob)
+    yield CommandGate(OFFICE, GuardKey.from_file(keys[1]), WINDOW, ob)
     ob.close()
 
 
@@ -70,12 +71,13 @@ def test_replayed_after_a_restart(keys: tuple[Ed25519PrivateKey, Path], db: Path
     cmd = command(key)
     ob = Outbox(str(db), max_events=1000, keep_delivered_s=3600)
     ob.open()
-    assert check(CommandGate(OFFICE, load_public_key(pub), WINDOW, ob), cmd.to_bytes())[0] is None
+    gate = CommandGate(OFFICE, GuardKey.from_file(pub), WINDOW, ob)
+    assert check(gate, cmd.to_bytes())[0] is None
     ob.close()
     ob = Outbox(str(db), max_events=1000, keep_delivered_s=3600)
     ob.open()
     try:
-        gate = CommandGate(OFFICE, load_public_key(pub), WINDOW, ob)
+        gate = CommandGate(OFFICE, GuardKey.from_file(pub), WINDOW, ob)
         assert check(gate, cmd.to_bytes())[0] == "replayed"
     finally:
         ob.close()
@@ -96,6 +98,8 @@ def _reason_for(case: str, gate: CommandGate, key: Ed25519PrivateKey) -> str | N
         return check(gate, command(key, sign=False).to_bytes())[0]
     if case == "garbage_signature":
         return check(gate, command(key).model_copy(update={"sig": "%%%not base64"}).to_bytes())[0]
+    if case == "short_signature":  # valid base64, not 64 bytes
+        return check(gate, command(key).model_copy(update={"sig": "AAAA"}).to_bytes())[0]
     if case == "another_key":
         return check(gate, command(Ed25519PrivateKey.generate()).to_bytes())[0]
     if case == "another_office":
@@ -132,6 +136,7 @@ def _reason_for(case: str, gate: CommandGate, key: Ed25519PrivateKey) -> str | N
 @pytest.mark.parametrize(("case", "reason"), [
     ("unsigned", "unsigned"),
     ("garbage_signature", "bad_signature"),
+    ("short_signature", "bad_signature"),
     ("another_key", "bad_signature"),
     ("another_office", "wrong_office"),
     ("stale", "stale"),
@@ -150,6 +155,22 @@ def test_rejections(gate: CommandGate, keys: tuple[Ed25519PrivateKey, Path], cas
                     reason: str) -> None:
     assert _reason_for(case, gate, keys[0]) == reason
     assert gate.outbox.nonces == {}  # nothing rejected uses up a nonce
+
+
+def test_guard_key_from_a_file_that_is_no_ed25519_key(tmp_path: Path) -> None:
+    bad = tmp_path / "guard.pub"
+    bad.write_text("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n")
+    with pytest.raises(ConfigError, match=r"security\.guard_public_key: cannot load"):
+        GuardKey.from_file(bad)
+
+
+def test_the_raw_key_round_trips(keys: tuple[Ed25519PrivateKey, Path]) -> None:
+    """The daemon process gets the key as 32 raw bytes (the snapshot) and verifies the same."""
+    loaded = GuardKey.from_file(keys[1])
+    raw = keys[0].public_key().public_bytes_raw()
+    assert loaded.raw == raw
+    assert GuardKey(raw).verify(command(keys[0])) is None
+    assert GuardKey(raw).verify(command(Ed25519PrivateKey.generate())) == "bad_signature"
 
 
 def test_within_the_window_both_ways(gate: CommandGate,

@@ -12,6 +12,7 @@ from typing import Any
 from controller.office import homeassistant
 from controller.office.board import Board
 from controller.office.clock import Clock, SystemClock
+from controller.office.command_gate import GuardKey
 from controller.office.daemon import Daemon
 from controller.office.link import MqttLink
 from controller.office.office_config import OfficeConfig
@@ -37,7 +38,8 @@ def make_outbox(cfg: OfficeConfig) -> Outbox:
                   keep_delivered_s=cfg.storage.keep_delivered_days * 86400)
 
 
-def build_daemon(cfg: OfficeConfig, *, factory: Any = None, clock: Clock | None = None) -> Daemon:
+def build_daemon(cfg: OfficeConfig, *, factory: Any = None, clock: Clock | None = None,
+                 guard_key: GuardKey | None = None) -> Daemon:
     """The real daemon: outbox, board (with `factory` or the configured pins), paho link."""
     clock = clock or SystemClock()
     board = Board(cfg.hardware, factory=factory, clock=clock.monotonic,
@@ -46,4 +48,5 @@ def build_daemon(cfg: OfficeConfig, *, factory: Any = None, clock: Clock | None 
     link = MqttLink(cfg.mqtt, client_id=cfg.mqtt.client_id or f"officesec-{cfg.office.id}",
                     will_topic=topics.availability(cfg.office.id),
                     subscriptions=subscriptions(cfg, mock_pins=board.is_mock))
-    return Daemon(cfg, board=board, link=link, outbox=make_outbox(cfg), clock=clock)
+    return Daemon(cfg, board=board, link=link, outbox=make_outbox(cfg), clock=clock,
+                  guard_key=guard_key)

@@ -26,7 +26,7 @@ from controller.office import homeassistant
 from controller.office.alarm_codec import decode_alarm, neighbor_open
 from controller.office.board import Board
 from controller.office.clock import Clock
-from controller.office.command_gate import CommandGate, RateLimit
+from controller.office.command_gate import CommandGate, GuardKey, RateLimit
 from controller.office.daemon_delivery import Delivery, parse_wall
 from controller.office.gpio_persist import persistence_warning
 from controller.office.machine import (
@@ -54,7 +54,6 @@ from controller.protocol.messages import (
     Topics,
     new_id,
 )
-from controller.protocol.signing import load_public_key
 
 log = structlog.get_logger("daemon")
 
@@ -67,8 +66,12 @@ class Daemon(Delivery):
     """One office: build with a config, `start()`, then `stop()`."""
 
     def __init__(self, cfg: OfficeConfig, *, board: Board, link: Link, outbox: Outbox,
-                 clock: Clock) -> None:
-        """Assign collaborators and bind their callbacks; `start()` claims pins and connects."""
+                 clock: Clock, guard_key: GuardKey | None = None) -> None:
+        """Assign collaborators and bind their callbacks; `start()` claims pins and connects.
+
+        `guard_key` is the already loaded `security.guard_public_key` (the daemon process
+        gets it from `officesec run`); without it the file is read here.
+        """
         self.cfg = cfg
         self.office = cfg.office.id
         self.topics = Topics(cfg.mqtt.prefix)
@@ -86,9 +89,10 @@ class Daemon(Delivery):
                                allow_remote_release=cfg.security.allow_remote_release,
                                release_on_fire=cfg.fire.release_on_fire,
                                walk_test_s=cfg.alarm.walk_test_days * 86400)
-        key = (load_public_key(Path(cfg.security.guard_public_key))
-               if cfg.security.guard_public_key else None)
-        self.gate = CommandGate(self.office, key, cfg.security.command_window_s, self.outbox)
+        if guard_key is None and cfg.security.guard_public_key:
+            guard_key = GuardKey.from_file(Path(cfg.security.guard_public_key))
+        self.gate = CommandGate(self.office, guard_key, cfg.security.command_window_s,
+                                self.outbox)
         self.rejections = RateLimit()
         self.link = link
         link.bind(on_message=self._on_message, on_ack=self._on_ack,

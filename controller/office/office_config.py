@@ -17,8 +17,8 @@ from controller.settings import (
     MqttCfg,
     OfficeIdStr,
     ReadableFile,
+    Root,
     Section,
-    Settings,
     Text,
     build,
     raise_problems,
@@ -193,7 +193,7 @@ class HomeAssistantCfg(Section):
     prefix: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")] = "homeassistant"
 
 
-class OfficeConfig(Settings):
+class OfficeConfig(Root):
     """The whole office controller configuration."""
 
     office: OfficeCfg
