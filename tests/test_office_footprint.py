@@ -77,6 +77,7 @@ def test_the_running_daemon_has_not_loaded_the_config_or_console_stacks(
     assert {"paho", "pydantic", "structlog", "gpiozero", "nacl", "sqlite3"} <= packages
     assert sorted(packages & set(NOT_IN_THE_DAEMON)) == []
     assert seen["vmrss_kib"] > 0
+    assert seen["gc_frozen"] > 10_000  # start-up's objects stay out of later collections
     assert "_sodium" in maps
     assert "/cryptography/" not in maps and "pydantic_settings" not in maps
 

@@ -16,6 +16,7 @@ packages loaded), for checking it on a running Pi.
 from __future__ import annotations
 
 import argparse
+import gc
 import signal
 import sys
 import threading
@@ -45,16 +46,29 @@ def main(args: argparse.Namespace) -> int:
 
 
 def footprint() -> dict[str, object]:
-    """VmRSS/VmHWM (KiB) and the top-level packages this process has imported."""
+    """VmRSS/VmHWM (KiB), the frozen objects and the top-level packages imported."""
     status: dict[str, object] = {}
     with open("/proc/self/status", encoding="ascii") as fh:
         for line in fh:
             key, _, value = line.partition(":")
             if key in ("VmRSS", "VmHWM"):
                 status[key.lower() + "_kib"] = int(value.split()[0])
+    status["gc_frozen"] = gc.get_freeze_count()
     status["packages"] = sorted({name.partition(".")[0] for name, mod in sys.modules.items()
                                  if mod is not None})
     return status
+
+
+def freeze_startup_objects() -> None:
+    """Keep the ~40,000 objects of start-up out of every later garbage collection.
+
+    A full collection walks them all: 12-19 ms measured on this machine, a pause
+    a press could wait behind. They live as long as the process, so after one
+    collection of what start-up left behind they are frozen (`gc.freeze`); later
+    collections walk only what was allocated since.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def serve(cfg: OfficeConfig, guard_key: GuardKey | None) -> int:
@@ -79,6 +93,7 @@ def serve(cfg: OfficeConfig, guard_key: GuardKey | None) -> int:
         log.error("start_failed", error=str(exc))
         daemon.board.close()
         return 1
+    freeze_startup_objects()
     sdnotify.ready("running")
     period = sdnotify.watchdog_period() or 1.0
     while not stop.wait(min(period, 1.0)):
