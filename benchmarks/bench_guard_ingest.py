@@ -26,6 +26,7 @@ import threading
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -116,10 +117,11 @@ def publisher(port: int, count: int, seconds: float) -> int:
     return 0
 
 
-def step(guard: GuardProc, broker: Mosquitto, sse: SSEReader, count: int,
-         seconds: float) -> dict[str, float]:
-    """One load level: warm up, then measure for `seconds`."""
-    warm = 6.0
+def step(guards: list[GuardProc], broker: Mosquitto, sse: SSEReader, count: int,
+         seconds: float) -> dict[str, Any]:
+    """One load level: warm up, then measure for `seconds` (SSE on the first station)."""
+    guard = guards[0]
+    warm = 6.0 if len(guards) == 1 else 12.0  # a group: every member takes the first states
     proc = subprocess.Popen([sys.executable, "-m", "benchmarks.bench_guard_ingest", "publish",
                              str(broker.port), str(count), str(warm + seconds)], cwd=ROOT,
                             stdout=subprocess.PIPE, text=True)
@@ -128,7 +130,7 @@ def step(guard: GuardProc, broker: Mosquitto, sse: SSEReader, count: int,
     rx = Receiver(broker.host, broker.port, FLOOR_TOPIC)
     floor: list[float] = []
     assert guard.proc is not None
-    pid = guard.proc.pid
+    pids = [g.proc.pid for g in guards if g.proc is not None]
     probe_state = State(office="probe", ts=utcnow(), seq=0, door="locked", contact="closed",
                         alarm="none", version="bench", uptime_s=1.0, outbox_pending=0,
                         heartbeat_s=1.0).to_bytes()
@@ -140,7 +142,8 @@ def step(guard: GuardProc, broker: Mosquitto, sse: SSEReader, count: int,
             tx.publish(topics.state("probe"), probe_state, qos=1, retain=True)
     threading.Thread(target=probe_heartbeat, daemon=True).start()
     time.sleep(warm)
-    cpu0, t0 = cpu_seconds(pid), time.monotonic()
+    cpu0, t0 = [cpu_seconds(p) for p in pids], time.monotonic()
+    got0 = [_received(g) for g in guards]
     samples: list[float] = []
     at: list[float] = []  # when each sample was taken (s into the measurement)
     seq = 100_000 * count
@@ -167,13 +170,18 @@ def step(guard: GuardProc, broker: Mosquitto, sse: SSEReader, count: int,
         except TimeoutError:
             samples.append(5.0)
         if len(samples) % 10 == 0:
-            health = guard.get("/healthz")
-            stale_max = max(stale_max, health["offices"]["stale"])
-            lag_max = max(lag_max, health["loop_lag_max_ms"])
+            for g in guards:  # every member judges staleness: nobody may be stale on any
+                health = g.get("/healthz")
+                stale_max = max(stale_max, health["offices"]["stale"])
+                lag_max = max(lag_max, health["loop_lag_max_ms"])
         time.sleep(0.05)
-    cpu = (cpu_seconds(pid) - cpu0) / (time.monotonic() - t0)
-    mem = memory_mb(pid)
+    wall = time.monotonic() - t0
+    cpus = [(cpu_seconds(p) - c0) / wall for p, c0 in zip(pids, cpu0, strict=True)]
+    shares = [(_received(g) - n0) / wall for g, n0 in zip(guards, got0, strict=True)]
+    mem = memory_mb(pids[0])
     health = guard.get("/healthz")
+    for g in guards[1:]:
+        stale_max = max(stale_max, g.get("/healthz")["offices"]["stale"])
     beating.set()
     out, _ = proc.communicate(timeout=seconds + warm + 30)
     tx.disconnect()
@@ -186,35 +194,58 @@ def step(guard: GuardProc, broker: Mosquitto, sse: SSEReader, count: int,
           + ", ".join(f"{1000 * v:.0f} @ {t:.1f}" for v, t in worst), file=sys.stderr)
     return {"n": count, "rate": float(out.strip() or 0), "p50": stats.p50, "p99": stats.p99,
             "max": stats.max, "floor_p50": fstats.p50, "floor_p99": fstats.p99,
-            "cpu": cpu * 100, "rss": mem["rss"], "uss": mem["uss"],
+            "cpu": cpus[0] * 100, "cpus": [c * 100 for c in cpus], "shares": shares,
+            "rss": mem["rss"], "uss": mem["uss"],
             "stale": max(stale_max, health["offices"]["stale"]),
             "known": health["offices"]["known"], "samples": stats.n,
             "lag": max(lag_max, health["loop_lag_max_ms"])}
 
 
-def sustained(row: dict[str, float]) -> bool:
+def _received(g: GuardProc) -> float:
+    """States a member of an ingest group took from the shared subscription (0: not a member)."""
+    share = g.get("/healthz").get("ingest_group")
+    return float(share["received"]) if share else 0.0
+
+
+def sustained(row: dict[str, Any]) -> bool:
     return row["p99"] < 100 and row["stale"] == 0 and row["rate"] >= 0.95 * row["n"] - 1
 
 
-def run(steps: list[int], seconds: float, store: str = "sqlite") -> list[dict[str, float]]:
+def stations(work: Path, port: int, url: str | None, members: int) -> list[GuardProc]:
+    """One station, or `members` stations of one ingest group on the PostgreSQL store."""
+    guards: list[GuardProc] = []
+    for k in range(members):
+        extra: dict[str, Any] = {"store": {"url": url}} if url else {}
+        security: dict[str, Any] = {"max_unknown_offices": 100_000}
+        if members > 1:
+            extra["guard"] = {"id": f"bench-{k + 1}", "ingest_group": "bench-ingest"}
+        if k:  # the group's stations share the first one's signing key
+            security["signing_key"] = str(guards[0].workdir / "keys" / "guard-signing.key")
+        # the simulated offices are not in a roster: let the station track all of them
+        guards.append(GuardProc(work / f"guard-{k + 1}", port, signing=not k,
+                                escalation={"after_s": 3600},
+                                log={"level": os.environ.get("BENCH_GUARD_LOG", "warning")},
+                                security=security, **extra).start())
+    return guards
+
+
+def run(steps: list[int], seconds: float, store: str = "sqlite",
+        members: int = 1) -> list[dict[str, Any]]:
     """Each load level on a fresh broker and station (the last level's offices would go stale)."""
     rows = []
     for count in steps:
         work = Path(tempfile.mkdtemp(prefix="officesec-bench-ingest-"))
         broker = Mosquitto(work / "mq").start()
         url = create_database() if store == "postgresql" else None
-        # the simulated offices are not in a roster: let the station track all of them
-        guard = GuardProc(work / "guard", broker.port, escalation={"after_s": 3600},
-                          log={"level": os.environ.get("BENCH_GUARD_LOG", "warning")},
-                          security={"max_unknown_offices": 100_000},
-                          **({"store": {"url": url}} if url else {})).start()
-        sse = SSEReader(guard.url)
+        guards = stations(work, broker.port, url, members)
+        sse = SSEReader(guards[0].url)
         try:
-            row = step(guard, broker, sse, count, seconds)
+            row = step(guards, broker, sse, count, seconds)
             row["store"] = 1.0 if url else 0.0
         finally:
             sse.close()
-            guard.close()
+            for g in guards:
+                g.close()
             broker.kill()
             if url:
                 drop_database(url)
@@ -225,36 +256,43 @@ def run(steps: list[int], seconds: float, store: str = "sqlite") -> list[dict[st
     return rows
 
 
-HEAD = ("| offices | states/s sent | floor p50 ms | floor p99 ms "
+HEAD = ("| offices | states/s sent | states/s per member | floor p50 ms | floor p99 ms "
         "| SSE p50 ms | SSE p99 ms | SSE max ms | guard CPU % "
         "| guard CPU µs/state | loop lag max ms | guard RSS MB | guard USS MB | stale seen "
         "| sustained |\n"
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 
 
-def fmt(row: dict[str, float]) -> str:
-    return (f"| {row['n']:.0f} | {row['rate']:.0f} | {row['floor_p50']:.2f} | "
+def fmt(row: dict[str, Any]) -> str:
+    cpu = " + ".join(f"{c:.0f}" for c in row["cpus"])
+    per_state = sum(row["cpus"]) * 1e4 / max(row["rate"], 1)
+    shares = " / ".join(f"{s:.0f}" for s in row["shares"]) if len(row["shares"]) > 1 else "all"
+    return (f"| {row['n']:.0f} | {row['rate']:.0f} | {shares} | {row['floor_p50']:.2f} | "
             f"{row['floor_p99']:.2f} | {row['p50']:.2f} | {row['p99']:.2f} | "
-            f"{row['max']:.2f} | {row['cpu']:.0f} | {row['cpu'] * 1e4 / max(row['rate'], 1):.0f} | "
+            f"{row['max']:.2f} | {cpu} | {per_state:.0f} | "
             f"{row['lag']:.0f} | "
             f"{row['rss']:.1f} | {row['uss']:.1f} | "
             f"{row['stale']:.0f} | {'yes' if sustained(row) else 'no'} |")
 
 
-def report(rows: list[dict[str, float]], command: str) -> str:
+def report(rows: list[dict[str, Any]], command: str, members: int = 1) -> str:
     ok = [r for r in rows if sustained(r)]
     best = int(max((r["n"] for r in ok), default=0))
+    title = "## Ingest: heartbeating offices" + (
+        f" ({members} stations of one ingest group, PostgreSQL store)" if members > 1
+        else " (PostgreSQL store)" if rows and rows[0].get("store") else "")
     return "\n".join([
-        "## Ingest: heartbeating offices" + (" (PostgreSQL store)" if rows and rows[0].get("store")
-                                             else ""), "",
+        title, "",
         f"`{command}` on {machine()}; load average at the end: {os.getloadavg()[0]:.1f}, "
         f"{cpu_pressure()}. "
         "Publisher, Mosquitto and the guard station share the same 2 CPUs (and the machine was "
         "shared with other engineers' test runs), so these are lower bounds.", "",
         HEAD, *[fmt(r) for r in rows], "",
         f"Largest N sustained (SSE p99 < 100 ms, nobody stale, publisher at rate): **{best}** "
-        f"(target >= 20,000: {'met' if best >= 20000 else 'NOT met'}). CPU is the guard "
-        "process's utime+stime per wall second (100 % = one core). The fleet is a raw "
+        f"(target >= 20,000: {'met' if best >= 20000 else 'NOT met'}). CPU is each guard "
+        "process's utime+stime per wall second (100 % = one core; µs/state: all members' CPU "
+        "per state sent); SSE is timed on the first station, staleness on every one; "
+        "\"per member\": states each took from the shared subscription. The fleet is a raw "
         "publisher of pre-encoded packets (next to no CPU); each level runs on a fresh broker "
         "and station.", ""])
 
@@ -270,12 +308,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--store", choices=("sqlite", "postgresql"), default="sqlite",
                         help="the station's store (postgresql: a fresh database on the server "
                              "of OFFICESEC_TEST_PG)")
+    parser.add_argument("--members", type=int, default=1,
+                        help="stations of one `[guard] ingest_group` sharing the states "
+                             "(MQTT 5 $share; needs --store postgresql)")
     args = parser.parse_args(argv)
-    rows = run([int(s) for s in args.steps.split(",")], args.seconds, args.store)
-    text = report(rows, "python -m benchmarks.bench_guard_ingest " + " ".join(argv))
+    if args.members > 1 and args.store != "postgresql":
+        parser.error("--members > 1 needs --store postgresql (the group shares one store)")
+    rows = run([int(s) for s in args.steps.split(",")], args.seconds, args.store, args.members)
+    text = report(rows, "python -m benchmarks.bench_guard_ingest " + " ".join(argv),
+                  args.members)
     print(text)
     if not args.no_write:
-        write_section("ingest" if args.store == "sqlite" else "ingest-postgresql", text)
+        name = "ingest" if args.store == "sqlite" else "ingest-postgresql"
+        write_section(name if args.members == 1 else f"ingest-{args.members}-members", text)
     return 0
 
 

@@ -293,7 +293,7 @@ class Follow:
                 if info.get("location"):
                     self.svc.model.offices[office].location = dict(info["location"])
                 self.svc.pusher.changed(office)
-        self.svc.pusher.flush()
+        self.svc.pusher.flush_small()  # thousands at start-up: one snapshot on the next tick
 
     def _on_resync(self) -> None:
         if self.svc.hub.subscribers:

@@ -15,6 +15,7 @@ from controller.guard.model import LiveModel
 
 SNAPSHOT_MIN_S = 2.0  # a burst is pushed as a snapshot at most this often
 OFFICE_BURST = 100  # more office changes than this at once go out as one snapshot
+OFFICE_QUICK = 10  # up to this many changed offices are pushed at once, more on the next tick
 
 
 class OfficePusher:
@@ -37,6 +38,11 @@ class OfficePusher:
     def changed(self, office: str) -> None:
         """Mark an office as changed; `flush()` pushes it."""
         self.dirty.add(office)
+
+    def flush_small(self) -> None:
+        """Push now if only a few offices changed; a larger set waits for the tick's flush."""
+        if len(self.dirty) <= OFFICE_QUICK:
+            self.flush()
 
     def flush(self) -> None:
         """Push what changed since the last flush."""

@@ -53,7 +53,6 @@ MAX_BATCH = 2000
 STATE_BATCH = 500  # states per drain: an event arriving meanwhile waits at most one such batch
 STATE_COALESCE_S = 0.02
 CHECKPOINT_S = 5.0
-OFFICE_QUICK = 10  # up to this many changed offices are pushed at once, more on the next tick
 FAULT_ENV = "OFFICESEC_FAULT_EXIT_BEFORE_COMMIT"
 """Failure injection for tests: exit (code 70) before committing the N-th stored event."""
 
@@ -270,8 +269,7 @@ class GuardService:
                         self.store.healthy():
                     log.error("message_not_storable", topic=one[0][:200])
                     self.mqtt.ack(one[2], one[3])  # logged and dropped, like a bad payload
-        if len(self.pusher.dirty) <= OFFICE_QUICK:
-            self.pusher.flush()  # the usual case: at once; larger sets wait for the tick
+        self.pusher.flush_small()  # the usual case: at once; larger sets wait for the tick
 
     def _apply(self, batch: list[tuple[str, bytes, int, int, bool]], wall: float, mono: float
                ) -> bool:

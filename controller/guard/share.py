@@ -32,7 +32,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import structlog
@@ -61,9 +61,20 @@ WRITE = (
     " ON CONFLICT (office) DO UPDATE SET heard_at = GREATEST(office_heard.heard_at,"
     " EXCLUDED.heard_at)")
 READ = ("SELECT office, EXTRACT(EPOCH FROM clock_timestamp()) - heard_at FROM office_heard"
-        " WHERE office = ANY(%s)")
+        " WHERE office = ANY(%s::text[])")
 
 Deliver = Callable[[str, bytes, int, int, bool], None]
+
+
+def _array(items: Iterable[str]) -> str:
+    """A PostgreSQL array literal: thousands of ids as one text value, not one parameter each.
+
+    psycopg's per-element list dumping was a tenth of the sync's cost at
+    20,000 offices. Every element is quoted, so an odd id seen on a topic
+    (a comma, a brace) stays one element.
+    """
+    return "{" + ",".join('"' + i.replace("\\", "\\\\").replace('"', '\\"') + '"'
+                          for i in items) + "}"
 
 
 def share_topic(group: str, topics: Topics) -> str:
@@ -187,8 +198,9 @@ class SharedStates:
         if heard:
             offices = list(heard)
             try:
-                await asyncio.wait_for(conn.execute(WRITE, (offices, [
-                    max(0.0, now - heard[o]) for o in offices])), 5)
+                await asyncio.wait_for(conn.execute(WRITE, (
+                    _array(offices), _array(f"{max(0.0, now - heard[o]):.3f}" for o in offices))),
+                    5)
             except BaseException:
                 for office, at in heard.items():  # try again next round
                     self.model.heard.setdefault(office, at)
@@ -198,7 +210,7 @@ class SharedStates:
             v.last_state_at is None or now - v.last_state_at > ASK_AFTER * v.heartbeat_s)]
         if not ask:
             return
-        cur = await asyncio.wait_for(conn.execute(READ, (ask,)), 5)
+        cur = await asyncio.wait_for(conn.execute(READ, (_array(ask),)), 5)
         rows = await cur.fetchall()
         now = time.monotonic()
         for office, age in rows:
