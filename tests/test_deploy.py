@@ -170,6 +170,26 @@ def test_home_assistant_reads_status_and_writes_only_its_birth_message(
     assert (T.cmd("o-04"), b"secret command") not in ha.messages
 
 
+def test_guard_states_account_reads_shared_states_beside_the_guard_and_nothing_else(
+        connect: Callable[..., Client]) -> None:
+    """`[guard] ingest_group`: the station's second session, on its own account (issue 19)."""
+    guard = connect("guard-1")
+    states = connect("guard-1-states")  # a second connection of its own: the guard stays on
+    states.c.subscribe([(f"$share/officesec-ingest/{T.all_offices('state')}", 0),
+                        (T.all_offices("event"), 1), (T.cmd("+"), 1)])
+    time.sleep(0.3)
+    connect("o-09").publish(T.state("o-09"), b"state")
+    connect("o-09").publish(T.event("o-09"), b"event")
+    guard.publish(T.cmd("o-09"), b"command")
+    wait_for(lambda: (T.state("o-09"), b"state") in states.messages, 10, "the shared state")
+    time.sleep(0.3)
+    assert {t for t, _p in states.messages} == {T.state("o-09")}  # no events, no commands
+    for topic in (T.cmd("o-09"), T.state("o-09"), T.event("guard-1-states"),
+                  T.guard_availability("guard-1")):
+        assert states.publish(topic) == NOT_AUTHORIZED, topic
+    assert not guard.closed.is_set(), "the states session knocked the guard off"
+
+
 def test_office_reads_own_cmd_and_neighbour_alarms_only(connect: Callable[..., Client]) -> None:
     reader = connect("o-10")
     reader.c.subscribe("officesec/#", qos=1)

@@ -55,6 +55,8 @@ class Fleet:
         _install_broker_files(staged, self.broker_dir)
 
     def bundle(self, office: str) -> Path:
+        if office == "guard-1-states":  # the guard's second account: the guard's files
+            return self.out / "guard"
         if office in ("guard-1", "homeassistant"):
             return self.out / office.removesuffix("-1")
         return self.out / "offices" / office

@@ -105,7 +105,7 @@ def test_twenty_offices_generate_valid_configs_and_private_secrets(fleet20: Path
     guard = load_guard_config(out / "guard" / "guard.toml")
     assert [o.id for o in guard.roster()] == [f"o-{i:02d}" for i in range(1, 21)]
     users = [line.split(":")[0] for line in (out / "broker" / "passwd").read_text().splitlines()]
-    assert users == sorted([*(f"o-{i:02d}" for i in range(1, 21)), "guard-1"])
+    assert users == sorted([*(f"o-{i:02d}" for i in range(1, 21)), "guard-1", "guard-1-states"])
 
 
 def test_certificates_chain_to_the_ca_and_name_their_user(fleet20: Path) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 from controller.deploy.inventory import FleetCfg, InventoryOffice
 from controller.errors import ConfigError
 from controller.protocol.messages import Topics
+from controller.protocol.names import STATES_ACCOUNT_SUFFIX
 
 CA, CERT, KEY, PASSWORD, PUBKEY = ("ca.crt", "client.crt", "client.key", "mqtt-password",
                                    "guard-signing.pub")
@@ -171,6 +172,11 @@ def acl(offices: Sequence[InventoryOffice], fleet: FleetCfg) -> str:
         f"topic read {fleet.prefix}/#",
         f"topic write {t.cmd('+')}",
         f"topic readwrite {fleet.prefix}/guard/{fleet.guard_id}/#",
+        "",
+        "# the guard station's share of the states (`[guard] ingest_group`): read-only",
+        f"user {fleet.guard_id}{STATES_ACCOUNT_SUFFIX}",
+        *_not_an_office(fleet.guard_id + STATES_ACCOUNT_SUFFIX, fleet),
+        f"topic read {t.all_offices('state')}",
     ]
     if fleet.homeassistant_user is not None:
         ha = fleet.homeassistant_prefix

@@ -23,8 +23,10 @@ PostgreSQL store:
   and every screen show it, whichever member received it.
 
 The shared subscription runs on its own clean-start MQTT session (`<client
-id>-states`): a member that dies drops out of the group with its connection,
-where a persistent session would keep receiving (and queuing) its share.
+id>-states`, logged in as `<username>-states` with the same password, which
+`officesec provision` creates with read access to the states only): a member
+that dies drops out of the group with its connection, where a persistent
+session would keep receiving (and queuing) its share.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ from controller.guard.paho_loop import LoopDriver
 from controller.guard.store import Store
 from controller.mqttclient import connect_kwargs, make_client
 from controller.protocol.messages import MAX_PAYLOAD_BYTES, Topics
+from controller.protocol.names import STATES_ACCOUNT_SUFFIX
 from controller.settings import MqttCfg
 
 log = structlog.get_logger("officesec.guard.share")
@@ -100,7 +103,10 @@ class SharedStates:
         self.written = 0
         self.heard_elsewhere = 0
         self.sync_error: str | None = None
-        client = make_client(mqtt_cfg, self.client_id, client_class=BatchReadClient)
+        # its own account where the broker has one per connection (use_username_as_clientid)
+        login = mqtt_cfg if mqtt_cfg.username is None else mqtt_cfg.model_copy(
+            update={"username": mqtt_cfg.username + STATES_ACCOUNT_SUFFIX})
+        client = make_client(login, self.client_id, client_class=BatchReadClient)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         if isinstance(client, BatchReadClient):

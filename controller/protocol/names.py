@@ -33,3 +33,8 @@ LOCATION_FIELDS: Final[tuple[str, ...]] = ("site", "building", "floor", "room", 
 
 MAX_RESEND: Final = 10_000
 """Most events one `resend` command asks for (the guard) and serves (the office)."""
+
+STATES_ACCOUNT_SUFFIX: Final = "-states"
+"""A guard station's second MQTT account (`<guard user>-states`): its share of the offices'
+states in an ingest group (issue 19). With `use_username_as_clientid` the broker allows one
+connection per account, so the shared-subscription session needs an account of its own."""
