@@ -23,7 +23,7 @@ import pytest
 from controller.errors import ConfigError
 from controller.office import handoff
 from controller.office.office_config import load_office_config
-from controller.protocol.messages import Command
+from controller.protocol.messages import Command, Event
 from controller.protocol.signing import keygen, load_private_key, sign_command
 from tests.broker import Mosquitto
 from tests.office_proc import OfficeProc, office_sections, write_toml
@@ -73,6 +73,8 @@ def test_the_running_daemon_has_not_loaded_the_config_or_console_stacks(
     finally:
         office.stop()
         probe.stop()
+    assert Event.model_validate_json(panic.payload).type == "panic"
+    assert '"event_invalid"' not in office.log_text()  # the press's bytes passed the model
     packages = set(seen["packages"])
     assert {"paho", "pydantic", "structlog", "gpiozero", "nacl", "sqlite3"} <= packages
     assert sorted(packages & set(NOT_IN_THE_DAEMON)) == []
