@@ -15,7 +15,6 @@ packages loaded), for checking it on a running Pi.
 
 from __future__ import annotations
 
-import argparse
 import gc
 import signal
 import sys
@@ -29,6 +28,8 @@ from controller.office import handoff
 from controller.office.office_config import OfficeConfig, load_office_config
 
 if TYPE_CHECKING:
+    import argparse  # 0.3 MiB the daemon process does not need
+
     from controller.office.command_gate import GuardKey
 
 # structlog, gpiozero, paho and the daemon are imported by `serve`, after `daemon_main` has
