@@ -364,11 +364,6 @@ class Daemon(Delivery):
                     self.link.let_out()
             finally:
                 self._emitting = None
-        if fast:  # the model checks what went out, now that it is on the wire
-            try:
-                Event.model_validate_json(payload)
-            except ValueError:
-                log.exception("event_invalid", type=fx.type, seq=seq)
         self.outbox.add(seq, event_id, fx.type, payload, is_alarm=is_alarm)
         if self._acked_early:
             self._acked_early = False
@@ -378,6 +373,11 @@ class Daemon(Delivery):
             # before anything else happens - a power cut must not lose a press (issue 16.8)
             committed = self.outbox.commit_now()
             log.info("alarm_committed_sync", type=fx.type, seq=seq, committed=committed)
+        if fast:  # the model checks what went out, now that it is on the wire and stored
+            try:
+                Event.model_validate_json(payload)
+            except ValueError:
+                log.exception("event_invalid", type=fx.type, seq=seq)
         fields = {k: str(v) for k, v in fx.fields.items() if k not in ("nonce", "by")}
         if fx.test:
             fields["test"] = "true"
