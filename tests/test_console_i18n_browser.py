@@ -17,7 +17,7 @@ import pytest
 from controller.guard import i18n as core
 from controller.guard.web import i18n
 from tests.console_support import Console, axe_violations, close_all, panic, start_drill
-from tests.test_dashboard_support import Stack, start_stack, wait_for
+from tests.test_dashboard_support import Stack, publish_sim, start_stack, wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 INSTRUCTIONS = '''
@@ -201,6 +201,15 @@ def test_floor_plan_tab_shows_offices_and_the_alarmed_room_blinking(stack: Stack
     page.locator('.qrow:has-text("Beratung 102") .details-btn').click()
     page.locator('#details-dialog[open] .plan-marker[data-office="eg-102"].st-alarm').wait_for()
     page.keyboard.press("Escape")
+    # a forced door is a fault alarm of the station, not a state fault of the office: its
+    # card and its marker still say so at once (amber, "Tür aufgebrochen")
+    publish_sim(stack, "eg-103", "door", "open")
+    try:
+        plan.locator('.plan-marker[data-office="eg-103"].st-fault').wait_for()
+        card = page.locator('.office[data-office="eg-103"][data-status="fault"]')
+        assert "Tür aufgebrochen" in card.inner_text()
+    finally:
+        publish_sim(stack, "eg-103", "door", "close")
     assert axe_violations(page) == []
     page.context.close()
 

@@ -248,8 +248,8 @@ def test_event_log_filters_and_csv_export(browser: Any, stack: Stack):
     answer = page.request.get(stack.url + href.lstrip("/"))
     assert answer.status == 200
     table = list(csv.DictReader(io.StringIO(answer.text())))
-    assert table and {r["office"] for r in table} == {"eg-101"}
-    assert {r["type"] for r in table} == {"door_opened"}
+    assert table and {r["Office"] for r in table} == {"eg-101"}  # readable header
+    assert {r["Event"] for r in table} == {"door_opened"}
     page.context.close()
 
 

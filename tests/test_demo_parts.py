@@ -64,6 +64,25 @@ def test_generated_configs_are_valid_and_logins_match_their_hashes(tmp_path: Pat
         assert Path(cfg.security.guard_public_key or "").is_file()
 
 
+def test_the_tours_demo_is_german_on_berlin_time_with_a_plan_and_instructions(tmp_path: Path):
+    layout = write_demo_configs(tmp_path, offices=5, guard_port=1, mqtt_host="127.0.0.1",
+                                mqtt_port=1, protocol="5", furnished=True)
+    guard = load_guard_config(layout.guard_config)
+    assert (guard.guard.language, guard.guard.timezone) == ("de", "Europe/Berlin")
+    (floor,) = guard.floors
+    assert Path(floor.plan).read_text(encoding="utf-8").startswith("<svg")
+    places = {o.id: (o.x, o.y) for o in guard.roster()}
+    assert all(x is not None and y is not None for x, y in places.values())
+    assert len(set(places.values())) == 5  # every room has a place of its own
+    # rooms go round the corridor: the neighbours 103 (last on top) and 104 face each other
+    (x3, y3), (x4, y4) = places["eg-103"], places["eg-104"]
+    assert x3 == x4 and y3 < 0.5 < y4
+    assert guard.instructions[0].text.startswith("Polizei 110")
+    bare = write_demo_configs(tmp_path / "bare", offices=2, guard_port=1, mqtt_host="h",
+                              mqtt_port=1, protocol="5")  # what the tests build on
+    assert load_guard_config(bare.guard_config).floors == []
+
+
 def test_office_count_out_of_range_is_refused(tmp_path: Path):
     with pytest.raises(ValueError, match="--offices"):
         write_demo_configs(tmp_path, offices=0, guard_port=1, mqtt_host="h", mqtt_port=1,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import io
 import json
 import re
@@ -127,3 +128,34 @@ def test_the_extractor_reads_every_script_to_its_end(pot: Any):
             if text not in here:
                 missed.append(f"{path.name}: {text}")
     assert missed == []
+
+
+def _literal_text(node: ast.AST) -> bool:
+    """A text written in the source and never passed through the catalog."""
+    if isinstance(node, ast.Constant):
+        return isinstance(node.value, str) and any(c.isalpha() for c in node.value)
+    if isinstance(node, ast.JoinedStr):
+        return any(_literal_text(v) for v in node.values if isinstance(v, ast.Constant))
+    if isinstance(node, ast.BinOp):  # "limit: " + _("not an integer") is translated
+        return _literal_text(node.left) and _literal_text(node.right)
+    return False
+
+
+def test_no_error_text_for_people_bypasses_the_catalog():
+    """`{"error": "..."}`, `error(status, "...")` and the 400/422 exceptions of the web API and
+    the guard's actions take their text from the catalog (`_()`), in the station's language."""
+    guard = ROOT / "controller" / "guard"
+    sources = [*(guard / "web").glob("*.py"), guard / "actions.py",
+               ROOT / "controller" / "demo" / "web.py"]
+    found = []
+    for path in sources:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            texts: list[ast.AST] = []
+            if isinstance(node, ast.Dict):
+                texts = [v for k, v in zip(node.keys, node.values, strict=True)
+                         if isinstance(k, ast.Constant) and k.value == "error"]
+            elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+                  and node.func.id in ("BadRequestError", "UnprocessableError", "error")):
+                texts = node.args[-1:] if node.func.id != "error" else node.args[1:2]
+            found += [f"{path.name}:{t.lineno}" for t in texts if _literal_text(t)]
+    assert found == []

@@ -16,6 +16,7 @@ from typing import Literal
 
 from argon2 import PasswordHasher
 
+from controller.demo.plan import corridor_plan
 from controller.guard.guard_config import load_guard_config
 from controller.office.office_config import load_office_config
 from controller.protocol.signing import keygen
@@ -25,6 +26,8 @@ SITE = "Jobcenter Demo"
 BUILDING = "Haus A"
 ESCALATE_AFTER_S = 30  # short enough to be seen during a tour
 TIMEZONE = "Europe/Berlin"  # the users' clocks, also on a UTC host (CI, a cloud VM)
+INSTRUCTIONS = ("Polizei 110 · Rettungsdienst 112 · Sammelplatz: Parkplatz Nord",
+                "Erste-Hilfe-Kasten im Flur neben dem Treppenhaus")  # what a site would write
 
 TomlValue = str | int | float | bool | list[str]
 
@@ -111,7 +114,7 @@ def _office_toml(office: DemoOffice, mqtt: Mapping[str, TomlValue | None],
 
 def _guard_toml(layout: DemoLayout, mqtt: Mapping[str, TomlValue | None],
                 signing_key: Path, hashes: Sequence[str], escalate_after_s: float, *,
-                language: str) -> str:
+                language: str, furnished: bool) -> str:
     parts = [
         _table("[guard]", {"id": "demo-guard", "listen_host": "127.0.0.1",
                            "listen_port": layout.guard_port, "demo": True,
@@ -124,10 +127,21 @@ def _guard_toml(layout: DemoLayout, mqtt: Mapping[str, TomlValue | None],
     for user, pw_hash in zip(layout.users, hashes, strict=True):
         parts.append(_table("\n[[users]]", {"name": user.name, "password_hash": pw_hash,
                                             "role": user.role}))
-    for office in layout.offices:
+    places: list[tuple[float, float] | None] = [None] * len(layout.offices)
+    if furnished:
+        svg, found = corridor_plan([o.room for o in layout.offices])
+        plan = layout.root / "plan-haus-a-eg.svg"
+        plan.write_text(svg, encoding="utf-8")
+        parts.append(_table("\n[[floors]]", {"site": SITE, "building": BUILDING, "floor": "EG",
+                                             "plan": str(plan)}))
+        parts += [_table("\n[[instructions]]", {"site": SITE, "text": text})
+                  for text in INSTRUCTIONS]
+        places = list(found)
+    for office, place in zip(layout.offices, places, strict=True):
         parts.append(_table("\n[[offices]]", {
             "id": office.id, "site": SITE, "building": BUILDING, "floor": office.floor,
-            "room": office.room, "label": office.label, "neighbors": list(office.neighbors)}))
+            "room": office.room, "label": office.label, "neighbors": list(office.neighbors),
+            "x": place[0] if place else None, "y": place[1] if place else None}))
     return "".join(parts)
 
 
@@ -139,8 +153,12 @@ def _password() -> str:
 def write_demo_configs(root: Path, *, offices: int, guard_port: int, mqtt_host: str,
                        mqtt_port: int, protocol: str,
                        escalate_after_s: float = ESCALATE_AFTER_S,
-                       language: str = "de") -> DemoLayout:
+                       language: str = "de", furnished: bool = False) -> DemoLayout:
     """Keys, users, one guard config and `offices` office configs under `root`.
+
+    `furnished` adds what a real site has configured: the corridor's floor plan with the
+    offices' places, and site instructions (the tour and the docs' screenshots show them;
+    tests that bring their own leave it off).
 
     Raises ConfigError (from the production loaders) if a generated file is invalid.
     """
@@ -163,7 +181,7 @@ def write_demo_configs(root: Path, *, offices: int, guard_port: int, mqtt_host: 
     hashes = [hasher.hash(user.password) for user in users]
     layout.guard_config.write_text(
         _guard_toml(layout, _mqtt(mqtt_host, mqtt_port, protocol, "guard"), private_key, hashes,
-                    escalate_after_s, language=language),
+                    escalate_after_s, language=language, furnished=furnished),
         encoding="utf-8")
     load_guard_config(layout.guard_config).roster()
     return layout

@@ -125,7 +125,7 @@ class Demo:
         guard_port = self.port or free_port()
         self.layout = write_demo_configs(
             self.root, offices=self.offices, guard_port=guard_port, mqtt_host=self.broker.host,
-            mqtt_port=self.broker.port, protocol=self.broker.protocol)
+            mqtt_port=self.broker.port, protocol=self.broker.protocol, furnished=True)
         return self.layout
 
     def start_guard(self, layout: DemoLayout) -> None:

@@ -22,7 +22,8 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 BANNER_TIMEOUT_S = 60.0
 
 
-def _start_demo(offices: int) -> tuple[subprocess.Popen[str], list[str]]:
+def start_demo(offices: int) -> tuple[subprocess.Popen[str], list[str]]:
+    """Start `officesec demo`; (its process, its output so far) once it is ready."""
     proc = subprocess.Popen([sys.executable, "-m", "controller", "demo", "--offices",
                              str(offices)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True)
@@ -46,7 +47,7 @@ def take(out: Path, chromium: str, offices: int) -> None:
     """Run the demo, raise an alarm in office 2 and save a screenshot of the dashboard."""
     from playwright.sync_api import sync_playwright  # noqa: PLC0415 (optional dependency)
 
-    proc, lines = _start_demo(offices)
+    proc, lines = start_demo(offices)
     text = "\n".join(lines)
     try:
         url = re.search(r"dashboard: (\S+)", text)

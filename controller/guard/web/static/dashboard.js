@@ -17,6 +17,12 @@
       .sort((a, b) => RANK[Incident.kindOf(a)] - RANK[Incident.kindOf(b)] ||
         String(a.raised_at).localeCompare(String(b.raised_at)) || String(a.alarm_id).localeCompare(String(b.alarm_id)));
     Queue.render(openAlarms);
+    // each office with its open fault alarms as they are now (they arrive as alarms, not offices)
+    const faultsOf = new Map();
+    for (const a of openAlarms) {
+      if (Incident.kindOf(a) === "fault") faultsOf.set(a.office, [...(faultsOf.get(a.office) || []), a]);
+    }
+    for (const o of offices.values()) o.fault_alarms = faultsOf.get(o.id) || [];
     const sorted = [...offices.values()].sort((a, b) => a.id.localeCompare(b.id));
     Offices.render(sorted);
     Plans.update(sorted);

@@ -12,6 +12,31 @@
     if (r.stale) return _("stale");
     return _("online");
   }
+  // the station records codes; the installer reads words (the filters match both)
+  const FAULTS = {
+    offline: () => _("offline"), stale: () => _("stale"), missing: () => _("missing"),
+    panic_line: () => _("panic line fault"), panic_line_short: () => _("panic line short-circuited"),
+    panic_line_cut: () => _("panic line cut"), panic_line_tamper: () => _("panic line tampered with"),
+    panic_input_active: () => _("panic input active"), walk_test_due: () => _("walk test due"),
+    door_forced: () => _("door forced open"), door_held_open: () => _("door held open"),
+    storage: () => _("controller storage fault"), events_missing: () => _("events missing (not repaired)"),
+  };
+  const ACTIONS = {
+    login: () => _("login"), login_form: () => _("login (form)"), login_basic: () => _("login (script)"),
+    alarm_ack: () => _("acknowledge"), alarm_resolve: () => _("resolve"), alarm_respond: () => _("I am going too"),
+    test: () => _("drill"), lockdown: () => _("lockdown"), lift_lockdown: () => _("lift lockdown"),
+    release: () => _("door release"), site_lockdown: () => _("site lockdown"),
+    site_lift_lockdown: () => _("lift site lockdown"), selftest: () => _("self-test"), notify: () => _("notification"),
+  };
+  const OUTCOMES = {
+    ok: () => _("ok"), failed: () => _("failed"), locked: () => _("locked out"), locked_out: () => _("locked out"),
+    confirmed: () => _("confirmed"), rejected: () => _("rejected"), timeout: () => _("no answer"),
+    not_sent: () => _("not sent"), recorded: () => _("recorded"), refused: () => _("refused"),
+    already: () => _("already done"), partial: () => _("partly confirmed"), started: () => _("started"),
+    delivered: () => _("delivered"),
+  };
+  const word = (table, code) => (table[code] ? table[code]() : String(code || ""));
+
   function seconds(s) { return s === null || s === undefined ? "\u2014" : OS.duration(s); }
   function offset(s) { return s === null || s === undefined ? "\u2014" : (s > 0 ? "+" : "") + s.toFixed(2) + " s"; }
   /** IP and broker on one line, "since ..." below; a dash for an office that does not say. */
@@ -21,7 +46,10 @@
     if (r.connected_since) out.push(el("div", { class: "muted", text: _("since {at}", { at: OS.dateTime(r.connected_since) }) }));
     return out;
   }
-  function faults(r) { return [...r.faults, ...r.fault_alarms.filter((f) => !r.faults.includes(f))].join(", ") || "\u2014"; }
+  function faults(r) {
+    const codes = [...r.faults, ...r.fault_alarms.filter((f) => !r.faults.includes(f))];
+    return codes.map((f) => word(FAULTS, f)).join(", ") || "\u2014";
+  }
 
   async function controllers() {
     const rows = await OS.getJSON("/installer/controllers");
@@ -53,13 +81,15 @@
   let entries = [];
   function matching() {
     const want = (name) => filters.elements[name].value.trim().toLowerCase();
-    return entries.filter((e) => ["user", "action", "outcome"].every((k) => !want(k) || String(e[k] || "").toLowerCase().includes(want(k))));
+    const shown = (e, k) => (k === "action" ? word(ACTIONS, e[k]) : k === "outcome" ? word(OUTCOMES, e[k]) : "");
+    return entries.filter((e) => ["user", "action", "outcome"].every((k) => !want(k)
+      || (String(e[k] || "") + " " + shown(e, k)).toLowerCase().includes(want(k))));
   }
   function showAudit() {
     audit.replaceChildren(...matching().map((e) => el("tr", {},
       el("td", { class: "mono", text: OS.dateTime(new Date(e.at * 1000).toISOString()) }),
-      el("td", { text: e.user }), el("td", { text: e.action }), el("td", { text: e.target }),
-      el("td", { text: e.outcome }), el("td", { text: e.detail }))));
+      el("td", { text: e.user }), el("td", { text: word(ACTIONS, e.action), title: e.action }), el("td", { text: e.target }),
+      el("td", { text: word(OUTCOMES, e.outcome), title: e.outcome }), el("td", { text: e.detail }))));
   }
   function cell(v) {
     let s = v === null || v === undefined ? "" : String(v);

@@ -28,7 +28,11 @@ const Offices = (function () {
     panic_line_tamper: () => _("panic line tampered with"),
     storage: () => _("storage fault on the controller"),
     walk_test_due: () => _("walk test due"),
+    door_forced: () => _("door forced open"), door_held_open: () => _("door held open"),
+    events_missing: () => _("events missing (not repaired)"),
   };
+  // fault alarms with a colour of their own (offline, stale, missing) are not a "fault" here
+  const OWN_STATUS = ["offline", "stale", "missing"];
 
   function faultWords(faults) {
     return faults.map((f) => (FAULT_TEXT[f] ? FAULT_TEXT[f]() : f)).join(", ");
@@ -36,6 +40,11 @@ const Offices = (function () {
 
   function status(o) {
     const state = o.state || {};
+    // the office's own faults, and the station's open fault alarms for it (a forced door)
+    const faults = [...(o.faults || [])];
+    for (const a of o.fault_alarms || []) {
+      if (!a.cleared_at && !OWN_STATUS.includes(a.fault) && !faults.includes(a.fault)) faults.push(a.fault);
+    }
     const alarm = o.alarm || o.open_alarm; // the station's record, else the office's retained one
     const notes = [];
     let primary = "online";
@@ -45,13 +54,13 @@ const Offices = (function () {
     else if (o.availability === "offline") primary = "offline";
     else if (o.stale) primary = "stale";
     else if (o.lockdown) primary = "lockdown";
-    else if (o.faults && o.faults.length) primary = "fault";
+    else if (faults.length) primary = "fault";
     else if (o.availability !== "online") primary = "stale";
     if (primary !== "offline" && o.availability === "offline") notes.push(_("offline"));
     if (primary !== "stale" && o.stale && o.availability !== "offline") notes.push(_("stale"));
     if (primary !== "lockdown" && o.lockdown) notes.push(_("lockdown"));
-    if (primary !== "fault" && o.faults && o.faults.length) notes.push(_("fault: {faults}", { faults: faultWords(o.faults) }));
-    else if (o.faults && o.faults.length) notes.push(faultWords(o.faults));
+    if (primary !== "fault" && faults.length) notes.push(_("fault: {faults}", { faults: faultWords(faults) }));
+    else if (faults.length) notes.push(faultWords(faults));
     return { primary, notes, gap: !!o.events_may_be_missing };
   }
 

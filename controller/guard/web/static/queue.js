@@ -219,7 +219,10 @@ const Queue = (function () {
     esc.title = a.escalated_at ? _("escalated at {at}", { at: OS.clock(a.escalated_at) }) : "";
     esc.classList.toggle("hidden", !a.escalated_at);
     row.querySelector(".q-label").textContent = title(a) + (a.presses > 1 ? " \u00b7 " + _("{n}\u00d7 pressed", { n: a.presses }) : "");
-    row.querySelector(".q-where").textContent = place(a.location) || a.office;
+    // one span per part: a narrow row wraps between the parts, never inside one ("Haus A")
+    const parts = place(a.location).split(" \u00b7 ").filter(Boolean);
+    row.querySelector(".q-where").replaceChildren(...(parts.length ? parts : [a.office]).flatMap((p, i) =>
+      [i ? document.createTextNode(" \u00b7 ") : null, el("span", { class: "nb", text: p })].filter(Boolean)));
     const ticker = row.querySelector(".ticker");
     ticker.dataset.since = a.raised_at;
     ticker.textContent = OS.since(a.raised_at);
