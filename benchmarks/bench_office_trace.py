@@ -60,9 +60,11 @@ def _wrap(owner: Any, name: str, mark: str, when: Callable[..., bool],
 def _child(config: str, marks_file: str) -> int:
     import paho.mqtt.client as paho  # noqa: PLC0415
 
-    from controller import cli  # noqa: PLC0415
-    from controller.office import daemon, outbox  # noqa: PLC0415
+    from controller.office import daemon, handoff, outbox  # noqa: PLC0415
     from controller.office import link as mqtt  # noqa: PLC0415
+    from controller.office import main as office_main  # noqa: PLC0415
+    from controller.office.command_gate import GuardKey  # noqa: PLC0415
+    from controller.office.office_config import load_office_config  # noqa: PLC0415
 
     _wrap(mqtt.MqttLink, "_on_message", "sim_in",
           lambda _s, _c, _u, msg: msg.topic.endswith("/sim/input/panic")
@@ -95,7 +97,10 @@ def _child(config: str, marks_file: str) -> int:
         Path(marks_file).write_text(json.dumps(MARKS), encoding="utf-8")
 
     atexit.register(dump)
-    return cli.main(["run", "--config", config])
+    # the daemon in this process: `officesec run` would exec a fresh one without the wrappers
+    cfg = load_office_config(Path(config))
+    key = handoff.read_guard_key(cfg)
+    return office_main.serve(cfg, None if key is None else GuardKey(key))
 
 
 # ----------------------------------------------------------- parent process
