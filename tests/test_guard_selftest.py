@@ -25,6 +25,8 @@ def test_scheduled_selftest(tmp_path: Path, broker: Mosquitto) -> None:
         assert drills and all(a["test"] for a in drills)
         assert drills[-1]["state"] == "closed"
         assert drills[-1]["resolved_by"] == "selftest"
+        assert drills[-1]["outcome"] == "drill"  # the code; the note is for people, in German
+        assert drills[-1]["note"] == "geplanter Selbsttest"
         assert [c.cmd for c in good.commands][:2] == ["test", "resolve"]
     finally:
         good.close()

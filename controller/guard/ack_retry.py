@@ -78,7 +78,7 @@ class AckResender:
         resends = int(str(alarm.get("ack_resends") or 0)) + 1
         self.store.update_alarm(alarm_id, ack_resends=resends)
         self.store.log_alarm(alarm_id, at, "ack_resent", by,
-                             f"attempt {resends + 1}: the office has not confirmed yet")
+                             f"attempt: {resends + 1}")  # "key: value", the console words it
         log.warning("ack_resent", alarm_id=alarm_id, office=alarm["office"], by=by,
                     attempt=resends + 1, accepted=accepted)
         pushed = self.store.alarm(alarm_id)

@@ -17,7 +17,7 @@ import structlog
 
 from controller.guard.commander import Commander, Outcome
 from controller.guard.hub import Hub
-from controller.guard.i18n import N_, _, ngettext
+from controller.guard.i18n import N_, _, ngettext, translator
 from controller.guard.model import LiveModel
 from controller.guard.store import Store
 from controller.protocol.messages import format_ts, utcnow
@@ -58,9 +58,14 @@ def error_text(outcome: Outcome) -> str:
 class Actions:
     """What the API's POST routes do; each returns a `Result`, never an HTTP status."""
 
-    def __init__(self, store: Store, hub: Hub, commander: Commander, model: LiveModel) -> None:
-        """Takes its collaborators, not the service, so nothing here imports the service."""
+    def __init__(self, store: Store, hub: Hub, commander: Commander, model: LiveModel, *,
+                 language: str = "de") -> None:
+        """Takes its collaborators, not the service, so nothing here imports the service.
+
+        `language` is the station's, for what it writes without a request (the self-test's note).
+        """
         self.store = store
+        self.language = language
         self.hub = hub
         self.commander = commander
         self.model = model
@@ -198,7 +203,8 @@ class Actions:
         """Resolve a drill on behalf of the self-test (no HTTP answer involved)."""
         command = self.commander.build("resolve", office, by, alarm_id=alarm_id)
         if self.store.alarm(alarm_id) is not None:
-            self.store.update_alarm(alarm_id, outcome="drill", note="scheduled self-test")
+            note = str(translator(self.language).ugettext(N_("scheduled self-test")))
+            self.store.update_alarm(alarm_id, outcome="drill", note=note)
             self.store.commit()
         outcome = await self.commander.send_and_wait(command)
         if self.store.alarm(alarm_id) is not None:

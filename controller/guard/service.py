@@ -104,7 +104,8 @@ class GuardService:
         self.ingest.event_hooks.append(self.faults.on_event)
         self.repairer = Repairer(self.store, self.model, self.commander, self.push_gaps,
                                  by=f"guard:{cfg.guard.id}")
-        self.actions = Actions(self.store, self.hub, self.commander, self.model)
+        self.actions = Actions(self.store, self.hub, self.commander, self.model,
+                               language=cfg.guard.language)
         self.ack_resender = AckResender(self.store, self.model, self.commander, self.hub,
                                         cfg.faults.ack_resend_s)
         self.selftest = SelfTester(cfg.selftest, self.commander, self.hub, self.model.online_ids,

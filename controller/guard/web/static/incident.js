@@ -55,18 +55,27 @@ const Incident = (function () {
   const DETAIL_KEYS = {
     outcome: () => _("Outcome"), note: () => _("Note"), presses: () => _("Presses"),
     level: () => _("Level"), by: () => _("by"), error: () => _("error"),
-    notifications: () => _("Notifications"), occurrence: () => _("Occurrence"),
+    notifications: () => _("Notifications"), occurrence: () => _("Occurrence"), attempt: () => _("Attempt"),
   };
   const DETAIL_WORDS = {
     "confirmed by the office": () => _("confirmed by the office"), drill: () => _("drill"),
     "acknowledged and cleared": () => _("acknowledged and cleared"),
+    // why a command did not go through ("no confirmation from the office: the office did ...")
+    "rejected by the office": () => _("rejected by the office"),
+    "no confirmation from the office": () => _("no confirmation from the office"),
+    "the office did not confirm in time": () => _("the office did not confirm in time"),
+    "the MQTT queue is full": () => _("the MQTT queue is full"), "not sent": () => _("not sent"),
   };
+  /** "a: b" of known phrases, each translated (an office's reason code stays as it is). */
+  function phrases(text) {
+    return text.split(": ").map((p) => (DETAIL_WORDS[p] ? DETAIL_WORDS[p]() : p)).join(": ");
+  }
   /** The station writes details as "key: value; key: value" in English: shown translated. */
   function detailString(text) {
     if (DETAIL_WORDS[text]) return DETAIL_WORDS[text]();
     return text.split("; ").map((part) => {
       const m = /^(\w+): (.*)$/s.exec(part);
-      if (!m || !DETAIL_KEYS[m[1]]) return DETAIL_WORDS[part] ? DETAIL_WORDS[part]() : part;
+      if (!m || !DETAIL_KEYS[m[1]]) return phrases(part);
       const value = m[1] === "outcome" ? outcomeText(m[2]) : m[2];
       return DETAIL_KEYS[m[1]]() + ": " + value;
     }).join("; ");
