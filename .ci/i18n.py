@@ -18,8 +18,8 @@ ROOT = Path(__file__).resolve().parents[1]
 LOCALES = ROOT / "controller" / "guard" / "locales"
 POT = LOCALES / "messages.pot"
 PYBABEL = str(Path(sys.executable).parent / "pybabel")
-EXTRACT = ["extract", "-F", ".ci/babel.cfg", "-k", "_", "-k", "ngettext:1,2", "-k", "N_", "--no-wrap",
-           "--sort-by-file", "--omit-header"]
+EXTRACT = ["extract", "-F", ".ci/babel.cfg", "-k", "_", "-k", "ngettext:1,2", "-k", "N_",
+           "--no-wrap", "--sort-by-file", "--omit-header"]
 
 
 def run(*args: str) -> None:
