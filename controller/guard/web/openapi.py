@@ -25,6 +25,8 @@ _EVENT_FILTERS = [
 ]
 
 
+# the CSV header: field names (scripts) or column names in the station's language (people)
+_HEADER = {"name": "header", "in": "query", "schema": {"enum": ["fields", "labels"]}}
 _LOCKDOWN = {"type": "object", "required": ["site", "on"], "additionalProperties": False,
              "properties": {"site": {"type": "string", "minLength": 1},
                             "on": {"type": "boolean"}}}
@@ -71,8 +73,10 @@ OPENAPI: dict[str, Any] = {
                             "basic": {"type": "http", "scheme": "basic"},
                             "session": {"type": "apiKey", "in": "cookie",
                                         "name": "officesec_session"}},
-        "schemas": {"Error": {"type": "object", "required": ["error"],
-                              "properties": {"error": {"type": "string"}}}},
+        "schemas": {"Error": {"type": "object", "required": ["error"], "properties": {
+            "error": {"type": "string", "description": "for people, in the station's "
+                      "[guard] language; programs use the status and `field`"},
+            "field": {"type": "string", "description": "422: the field to fix"}}}},
     },
     "paths": {
         "/healthz": {"get": {"summary": "up or down (no login); details with a login",
@@ -82,12 +86,12 @@ OPENAPI: dict[str, Any] = {
         "/api/alarms": _get("open=true: the queue (panic, fault, drill; oldest first); "
                             "open=false: history of closed alarms; neither: all, newest first",
                             _ALARM_FILTERS, _LIST),
-        "/api/alarms.csv": _get("the same selection as CSV", _ALARM_FILTERS,
+        "/api/alarms.csv": _get("the same selection as CSV", [*_ALARM_FILTERS, _HEADER],
                                 {"description": "CSV", "content": {"text/csv": {}}}),
         "/api/alarms/{alarm_id}": _get("one incident with its timeline", [_UUID]),
         "/api/alarms/{alarm_id}/respond": _post("add the guard to the responders", [_UUID]),
         "/api/events": _get("stored events, newest first", _EVENT_FILTERS, _LIST),
-        "/api/events.csv": _get("stored events as CSV", _EVENT_FILTERS,
+        "/api/events.csv": _get("stored events as CSV", [*_EVENT_FILTERS, _HEADER],
                                 {"description": "CSV", "content": {"text/csv": {}}}),
         "/metrics": _get("Prometheus metrics (text format; OpenMetrics on request)",
                          answer={"description": "metrics", "content": {"text/plain": {}}}),
