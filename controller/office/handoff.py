@@ -3,7 +3,7 @@
 The `run` process loads the config the full way (TOML, environment overrides
 through pydantic-settings, the guard's key file through `cryptography`) and
 prints every problem by key. Then it `execv`s this interpreter on
-`-m controller.office.main FD`: same PID (systemd's notify and watchdog see
+`daemon_main` (controller.office.main): same PID (systemd's notify and watchdog see
 one process), none of those libraries in memory (issue #18). The snapshot holds
 the keys as validated and only those that were set (so cross-field rules see
 the same input), validated again here with the one schema, `OfficeConfig`.
@@ -24,7 +24,10 @@ from controller.office.office_config import OfficeConfig
 from controller.settings import format_errors
 
 SNAPSHOT_VERSION = 1
-MODULE = "controller.office.main"  # its `daemon_main`
+ENTRY = ("import sys; sys.path.insert(0, {root!r}); from controller.office.main import daemon_main;"
+         " raise SystemExit(daemon_main(sys.argv[1:]))")
+"""The daemon process's program: `daemon_main` from the very package tree that checked the config
+(`-P`: never a `controller` that happens to lie in the working directory)."""
 
 
 def read_guard_key(cfg: OfficeConfig) -> bytes | None:
@@ -75,7 +78,7 @@ def interpreter_args() -> list[str]:
     for on, opt in ((flags.isolated, "-I"), (flags.ignore_environment and not flags.isolated,
                                                "-E"),
                     (flags.no_user_site and not flags.isolated, "-s"),
-                    (flags.dont_write_bytecode, "-B"), (flags.safe_path, "-P")):
+                    (flags.dont_write_bytecode, "-B")):
         if on:
             args.append(opt)
     args += ["-O"] * flags.optimize
@@ -90,7 +93,8 @@ def exec_daemon(cfg: OfficeConfig, guard_key: bytes | None) -> NoReturn:
     os.set_inheritable(fd, True)
     sys.stdout.flush()
     sys.stderr.flush()
-    argv = [sys.executable, *interpreter_args(), "-m", MODULE, str(fd)]
+    root = str(Path(__file__).resolve().parents[2])
+    argv = [sys.executable, *interpreter_args(), "-P", "-c", ENTRY.format(root=root), str(fd)]
     os.execv(sys.executable, argv)  # noqa: S606 - our own interpreter, a fixed argv
 
 

@@ -1,9 +1,9 @@
 """`officesec run`: check the config, start one office daemon, supervise it, stop it cleanly.
 
 `main` loads and checks the config (every problem by key, exit 2), then
-becomes the daemon process through `handoff` (execv of `python -m
-controller.office.main FD`, same PID): `daemon_main` reads the snapshot and
-`serve`s without pydantic-settings or `cryptography` in memory (#18).
+becomes the daemon process through `handoff` (execv, same PID):
+`daemon_main` reads the snapshot and `serve`s without pydantic-settings or
+`cryptography` in memory (#18).
 The main thread only waits for SIGTERM/SIGINT/SIGHUP and pets the systemd
 watchdog while the daemon's threads are healthy; the daemon does the work.
 SIGHUP is a stop like SIGTERM (relay off, `offline`, clean exit; issue 16.2):
@@ -114,7 +114,7 @@ def serve(cfg: OfficeConfig, guard_key: GuardKey | None) -> int:
 def daemon_main(argv: list[str]) -> int:
     """The daemon process: snapshot -> config, JSON logs without console extras -> serve."""
     if len(argv) != 1 or not argv[0].isdigit():
-        print(f"usage: python -m {handoff.MODULE} FD (started by `officesec run`)",
+        print("usage: daemon_main FD (the daemon process that `officesec run` starts)",
               file=sys.stderr)
         return 2
     try:
@@ -133,7 +133,3 @@ def daemon_main(argv: list[str]) -> int:
     except ValueError:
         return print_problems(ConfigError(["security.guard_public_key: bad key in the snapshot"]))
     return serve(cfg, key)
-
-
-if __name__ == "__main__":
-    raise SystemExit(daemon_main(sys.argv[1:]))
