@@ -244,6 +244,7 @@ def test_installer_view_for_admins_only_with_audit_log_and_office_page(stack: St
     facts = page.locator("#office-facts").inner_text()
     assert "Laufzeit" in facts and "IP-Adresse" in facts and "Verbunden seit" in facts
     page.locator("#office-events tbody tr").first.wait_for()
-    assert "controller_started" in page.locator("#office-events").inner_text()
+    events = page.locator("#office-events").inner_text()
+    assert "Controller gestartet" in events and "controller_started" in events  # word and code
     assert axe_violations(page) == []
     page.context.close()

@@ -159,3 +159,15 @@ def test_no_error_text_for_people_bypasses_the_catalog():
                 texts = node.args[-1:] if node.func.id != "error" else node.args[1:2]
             found += [f"{path.name}:{t.lineno}" for t in texts if _literal_text(t)]
     assert found == []
+
+
+def test_every_event_type_has_words_in_both_languages():
+    from controller.guard.web.event_words import MISSING, event_words
+
+    assert not MISSING, MISSING  # a new event type needs its words
+    core.use("de")
+    words = event_words()
+    assert words["door_opened"] == "Tür geöffnet" and words["door_released"] == "Tür freigegeben"
+    core.use("en")
+    assert event_words()["door_forced"] == "door forced open"
+    core.use("de")

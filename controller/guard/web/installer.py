@@ -18,6 +18,7 @@ from starlette.routing import Route
 
 from controller.guard.i18n import _
 from controller.guard.web.auth import current_user
+from controller.guard.web.event_words import event_words
 from controller.guard.web.page_context import page_context as _page_context
 from controller.guard.web.templating import templates
 
@@ -105,7 +106,7 @@ async def office_page(request: Request) -> Response:
     if office not in known:
         return Response(_("no such office"), status_code=404)
     return templates.TemplateResponse(request, "office.html", _page_context(request, user) | {
-        "active": "installer", "office_id": office})
+        "active": "installer", "office_id": office, "event_words": event_words()})
 
 
 routes = [

@@ -18,6 +18,7 @@ from starlette.routing import Route
 
 from controller.guard.i18n import N_, gettext
 from controller.guard.web.auth import current_user
+from controller.guard.web.event_words import event_words
 from controller.guard.web.installer import routes as installer_routes
 from controller.guard.web.page_context import page_context as _page_context
 from controller.guard.web.templating import templates
@@ -152,7 +153,8 @@ async def events_page(request: Request) -> Response:
     offices = sorted(service.model.offices)
     context = _page_context(request, user) | {
         "events": events, "filters": filters, "error": error, "offices": offices,
-        "event_types": EVENT_TYPES, "alarm_types": ALARM_EVENT_TYPES}
+        "event_types": EVENT_TYPES, "alarm_types": ALARM_EVENT_TYPES,
+        "event_words": event_words()}
     return templates.TemplateResponse(request, "events.html", context)
 
 

@@ -262,9 +262,19 @@ const OS = (function () {
     flush() { const fns = [...this.waiting.values()]; this.waiting.clear(); for (const fn of fns) fn(); },
   };
 
+  /** An event type in words, from the page's `#event-words` (the station's language). */
+  let eventWords = null;
+  function eventWord(type) {
+    if (eventWords === null) {
+      const data = document.getElementById("event-words");
+      eventWords = data ? JSON.parse(data.textContent || "{}") : {};
+    }
+    return eventWords[type] || String(type || "");
+  }
+
   return {
     layout, el, getJSON, post, errorText, stream, throttle, since, duration, clock, hhmm, dateTime, where,
-    _, ngettext, fmt, sessionLost, lang, timeZone, Live,
+    _, ngettext, fmt, sessionLost, lang, timeZone, Live, eventWord,
     role: page.dataset.role || "guard", user: page.dataset.user || "", demo: page.dataset.demo === "true",
   };
 })();

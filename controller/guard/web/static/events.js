@@ -43,7 +43,7 @@
       el("td", { class: "mono", "data-ts": e.ts, text: OS.dateTime(e.ts) }),
       el("td", { text: e.office }),
       el("td", { class: "mono", text: e.seq }),
-      el("td", { text: e.type }),
+      el("td", {}, OS.eventWord(e.type), " ", el("span", { class: "code", text: e.type })),
       el("td", { text: details(e) }),
       el("td", { text: e.test ? _("DRILL") : "" }));
   }

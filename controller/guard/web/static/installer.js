@@ -46,6 +46,7 @@
     if (r.connected_since) out.push(el("div", { class: "muted", text: _("since {at}", { at: OS.dateTime(r.connected_since) }) }));
     return out;
   }
+  function heard(r) { return r.last_heard_s === null || r.last_heard_s === undefined ? "\u2014" : _("{t} ago", { t: seconds(r.last_heard_s) }); }
   function faults(r) {
     const codes = [...r.faults, ...r.fault_alarms.filter((f) => !r.faults.includes(f))];
     return codes.map((f) => word(FAULTS, f)).join(", ") || "\u2014";
@@ -66,7 +67,7 @@
         el("td", { text: status(r) }),
         el("td", { class: "mono", text: r.version || "\u2014" }),
         el("td", { class: "mono c-uptime", text: seconds(r.uptime_s) }),
-        el("td", { class: "mono c-heard", text: r.last_heard_s === null || r.last_heard_s === undefined ? "\u2014" : _("{t} ago", { t: seconds(r.last_heard_s) }) }),
+        el("td", { class: "mono c-heard", text: heard(r) }),
         el("td", { class: "mono c-outbox", text: (r.outbox_pending ?? "\u2014") + " / " + (r.outbox_dropped ?? "\u2014") }),
         el("td", { text: faults(r) }),
         el("td", { class: "mono c-offset", text: offset(r.clock_offset_s) }),
@@ -114,7 +115,7 @@
     if (r) {
       document.getElementById("office-title").textContent = ((r.location || {}).label || r.id) + " (" + r.id + ")";
       const facts = [[_("Location"), OS.where(r.location)], [_("Status"), status(r)], [_("Version"), r.version || "\u2014"],
-        [_("Uptime"), seconds(r.uptime_s)], [_("Last heard"), seconds(r.last_heard_s)],
+        [_("Uptime"), seconds(r.uptime_s)], [_("Last heard"), heard(r)],
         [_("Outbox pending / dropped"), (r.outbox_pending ?? "\u2014") + " / " + (r.outbox_dropped ?? "\u2014")],
         [_("Faults"), faults(r)], [_("Clock offset"), offset(r.clock_offset_s)],
         [_("IP address"), r.address || "\u2014"], [_("Broker"), r.broker || "\u2014"],
@@ -124,7 +125,8 @@
     const events = await OS.getJSON("/api/events?limit=50&office=" + encodeURIComponent(id));
     document.querySelector("#office-events tbody").replaceChildren(...events.map((e) => el("tr", {},
       el("td", { class: "mono", text: OS.dateTime(e.ts) }), el("td", { class: "mono", text: e.seq }),
-      el("td", { text: e.type }), el("td", { text: e.test ? _("DRILL") : "" }))));
+      el("td", {}, OS.eventWord(e.type), " ", el("span", { class: "code", text: e.type })),
+      el("td", { text: e.test ? _("DRILL") : "" }))));
     document.body.dataset.loaded = "true";
   }
 
