@@ -42,6 +42,10 @@ RECONNECT_GRACE_S = 2.0
 SILENCE_FAULTS = frozenset({"stale", "missing"})  # judged from what did *not* arrive
 BROKER_FAULT_AFTER_S = 5.0
 DOOR_FAULTS = {"door_forced": "door_forced", "door_held_open": "door_held_open"}
+MAX_CHANGES_PER_TICK = 200
+"""Fault alarms raised or cleared per tick at most: when a whole fleet goes silent at once
+(a switch, a broker), thousands of alarm writes in one go would hold the event loop for
+seconds; spread over ticks (4 a second) a panic between them is still handled at once."""
 STATE_FAULTS = {"panic_line": "panic_line", "storage": "storage"}
 
 
@@ -184,12 +188,16 @@ class FaultTracker:
         at = format_ts(datetime.fromtimestamp(wall, UTC))
         changed: list[str] = []
         for key, location in wanted.items():
+            if len(changed) >= MAX_CHANGES_PER_TICK:
+                break  # the rest on the next tick: a panic never waits behind 20,000 writes
             alarm = open_.get(key)
             if alarm is None:
                 changed.append(self._raise(key, location, at, wall, mono))
             elif alarm["cleared_at"] is not None:
                 changed.append(self._returned(alarm, at))
         for key, alarm in open_.items():
+            if len(changed) >= MAX_CHANGES_PER_TICK:
+                break
             if key not in wanted and alarm["cleared_at"] is None and key not in keep:
                 changed.append(self._cleared(alarm, at))
         if not changed:

@@ -149,8 +149,8 @@ class LiveModel:
     def heard_elsewhere(self, office: str, at: float) -> bool:
         """Another station heard the office's state at `at` (our clock); True if that is news."""
         view = self.offices.get(office)
-        if view is None or view.state is None:
-            return False  # nothing to judge by yet: the stored state comes first
+        if view is None:
+            return False
         if view.last_state_at is not None and view.last_state_at >= at:
             return False
         view.last_state_at = at

@@ -212,7 +212,8 @@ class SharedStates:
                     self.model.heard.setdefault(office, at)
                 raise
             self.written += len(offices)
-        ask = [v.id for v in self.model.offices.values() if v.state is not None and (
+        # also offices only seen so far (availability): their states may all go to others
+        ask = [v.id for v in self.model.offices.values() if (v.state is not None or v.seen) and (
             v.last_state_at is None or now - v.last_state_at > ASK_AFTER * v.heartbeat_s)]
         if not ask:
             return
