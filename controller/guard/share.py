@@ -64,7 +64,7 @@ WRITE = (
     " ON CONFLICT (office) DO UPDATE SET heard_at = GREATEST(office_heard.heard_at,"
     " EXCLUDED.heard_at)")
 READ = ("SELECT office, EXTRACT(EPOCH FROM clock_timestamp()) - heard_at FROM office_heard"
-        " WHERE office = ANY(%s::text[])")
+        " WHERE office = ANY(%s::text[])")  # an index lookup per id: 20,000 in ~40 ms
 
 Deliver = Callable[[str, bytes, int, int, bool], None]
 
