@@ -80,7 +80,9 @@ class LiveModel:
     def __init__(self, roster: list[dict[str, Any]]) -> None:
         """Seed with the roster (id plus location fields)."""
         self.offices: dict[str, OfficeView] = {}
-        self.heard: dict[str, float] = {}  # offices whose valid state arrived here (shared ingest)
+        # offices whose valid state arrived here since the last sync; only an ingest group
+        # reads it (share.py sets a dict), so a lone station does no work for it per heartbeat
+        self.heard: dict[str, float] | None = None
         self.stale_grace_s = 0.0  # shared ingest: others' heartbeats reach us up to this late
         for entry in roster:
             loc = {k: entry.get(k, "") for k in LOCATION_FIELDS}
@@ -110,7 +112,8 @@ class LiveModel:
         before = view.state
         view.state = data
         view.last_state_at = now
-        self.heard[office] = now
+        if self.heard is not None:
+            self.heard[office] = now
         view.heartbeat_s = state.heartbeat_s
         if state.location is not None:
             view.location = state.location.model_dump()
@@ -142,7 +145,8 @@ class LiveModel:
         except ValueError:
             return False
         view.last_state_at = now
-        self.heard[office] = now
+        if self.heard is not None:
+            self.heard[office] = now
         view.state["ts"], view.state["uptime_s"] = ts, uptime
         return True
 

@@ -199,7 +199,7 @@ class SharedStates:
 
     async def sync(self, conn: Any) -> None:
         """One round: write what we heard, read what the others heard of the rest."""
-        heard, self.model.heard = self.model.heard, {}
+        heard, self.model.heard = self.model.heard or {}, {}
         now = time.monotonic()
         if heard:
             offices = list(heard)
@@ -208,8 +208,7 @@ class SharedStates:
                     _array(offices), _array(f"{max(0.0, now - heard[o]):.3f}" for o in offices))),
                     5)
             except BaseException:
-                for office, at in heard.items():  # try again next round
-                    self.model.heard.setdefault(office, at)
+                self.model.heard = {**heard, **(self.model.heard or {})}  # again next round
                 raise
             self.written += len(offices)
         # also offices only seen so far (availability): their states may all go to others
@@ -231,6 +230,7 @@ def shared_states(cfg: GuardConfig, client_id: str, model: LiveModel, store: Sto
     if cfg.guard.ingest_group is None:
         return None
     model.stale_grace_s = GRACE_S  # others hear some of our offices' heartbeats
+    model.heard = {}  # and we tell them which ones we heard
     store.announce_offices = True  # and see the states we store
     return SharedStates(cfg.mqtt, client_id, cfg.guard.ingest_group, url=cfg.store.target,
                         model=model, deliver=deliver)

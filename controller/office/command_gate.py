@@ -15,8 +15,6 @@ in the `officesec run` process before the daemon starts (`handoff`).
 
 from __future__ import annotations
 
-import base64
-import binascii
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -27,7 +25,7 @@ from nacl.signing import VerifyKey
 from pydantic import ValidationError
 
 from controller.office.outbox import Outbox
-from controller.protocol.messages import MAX_PAYLOAD_BYTES, Command, canonical_json
+from controller.protocol.messages import MAX_PAYLOAD_BYTES, Command
 from controller.protocol.names import ALARM_COMMANDS
 
 REJECT_RATE_PER_S = 2.0  # command_rejected events per second, sustained, under a flood
@@ -61,14 +59,12 @@ class GuardKey:
 
     def verify(self, command: Command) -> str | None:
         """None when the command's signature is valid, else the rejection reason."""
-        if not command.sig:
-            return "unsigned"
+        parts = command.signed_parts()
+        if isinstance(parts, str):
+            return parts
+        message, signature = parts
         try:
-            signature = base64.b64decode(command.sig, validate=True)
-        except (binascii.Error, ValueError):
-            return "bad_signature"
-        try:
-            self._key.verify(canonical_json(command.signed_fields()), signature)
+            self._key.verify(message, signature)
         except (BadSignatureError, ValueError, TypeError):
             return "bad_signature"
         return None

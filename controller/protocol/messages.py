@@ -8,6 +8,8 @@ silently ignored. See docs/mqtt-api.md for the guarantees around them.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import uuid
 from datetime import UTC, datetime
@@ -230,6 +232,20 @@ class Command(Wire):
     def to_bytes(self) -> bytes:
         """Serialise with the contract's field name `schema`."""
         return self.model_dump_json(exclude_none=True, by_alias=True).encode()
+
+    def signed_parts(self) -> tuple[bytes, bytes] | str:
+        """(signed bytes, signature), or why there is nothing to verify.
+
+        One rule for both verifiers (the guard's `cryptography` one and the office's
+        libsodium one): what a signature covers and how `sig` is decoded.
+        """
+        if not self.sig:
+            return "unsigned"
+        try:
+            signature = base64.b64decode(self.sig, validate=True)
+        except (binascii.Error, ValueError):
+            return "bad_signature"
+        return canonical_json(self.signed_fields()), signature
 
 
 def canonical_json(data: dict[str, Any]) -> bytes:

@@ -7,7 +7,6 @@ office. The signature covers the canonical JSON of every field but `sig`.
 from __future__ import annotations
 
 import base64
-import binascii
 import os
 from pathlib import Path
 
@@ -72,14 +71,12 @@ def sign_command(command: Command, key: Ed25519PrivateKey) -> Command:
 
 def verify_command(command: Command, key: Ed25519PublicKey) -> str | None:
     """None when the signature is valid, else the rejection reason."""
-    if not command.sig:
-        return "unsigned"
+    parts = command.signed_parts()
+    if isinstance(parts, str):
+        return parts
+    message, signature = parts
     try:
-        signature = base64.b64decode(command.sig, validate=True)
-    except (binascii.Error, ValueError):
-        return "bad_signature"
-    try:
-        key.verify(signature, canonical_json(command.signed_fields()))
+        key.verify(signature, message)
     except InvalidSignature:
         return "bad_signature"
     return None
